@@ -1,0 +1,1 @@
+"""The HTTP, CLI and background entry points: operation handlers bound by operationId."""

@@ -1,0 +1,89 @@
+"""The app factory: the bundled OpenAPI document, handlers by operationId, errors as problems."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.operations import OpenAPIOperation
+from connexion.resolver import RelativeResolver
+from connexion.spec import OpenAPISpecification
+from starlette.exceptions import HTTPException
+
+import openapi
+from bundles.errors import BundleError
+from handlers.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from handlers.problems import (
+    Problem,
+    handle_domain_error,
+    handle_framework_problem,
+    handle_http_exception,
+    handle_unexpected,
+)
+from handlers.runtime import Runtime, RuntimeMiddleware
+from handlers.settings import Settings
+from storage.db import create_registry_engine
+from storage.errors import StorageError
+from storage.migrate import upgrade
+
+BASE_PATH = "/api"
+
+
+class SuccessContentOperation(OpenAPIOperation):
+    """An operation whose handlers' content type is inferred from its success responses.
+
+    Every operation also documents problem+json errors; those are built by the error
+    handlers, so a handler returning a dict means the success response's media type.
+    """
+
+    @property
+    def produces(self) -> list[str]:
+        success = [content_type for status, definition in self._responses.items()
+                   if str(status).startswith("2")
+                   for content_type in definition.get("content", {})]
+        return success or list(self._produces)
+
+
+OpenAPISpecification.operation_cls = SuccessContentOperation
+
+
+def create_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """Open the registry (migrated to the newest schema) and the signing key."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_registry_engine(settings.resolved_database_url())
+    if migrate:
+        upgrade(engine)
+    return Runtime(settings=settings, engine=engine, jwt_secret=settings.resolved_jwt_secret())
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> AsyncApp:
+    """A ready ASGI app serving the API under /api, its document and Swagger UI."""
+    settings = settings or (runtime.settings if runtime else Settings())
+    runtime = runtime or create_runtime(settings)
+    logging.getLogger("commonwatt").setLevel(settings.log_level.upper())
+
+    app = AsyncApp(__name__, specification_dir=str(Path(openapi.__file__).parent))
+    app.add_api(
+        openapi.bundled_spec(),
+        base_path=BASE_PATH,
+        resolver=RelativeResolver("handlers"),
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
+    )
+    app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       runtime=runtime)
+    app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    for domain_error in (Problem, StorageError, BundleError):
+        app.add_error_handler(domain_error, handle_domain_error)
+    app.add_error_handler(ProblemException, handle_framework_problem)
+    app.add_error_handler(HTTPException, handle_http_exception)
+    app.add_error_handler(Exception, handle_unexpected)
+    app.runtime = runtime  # type: ignore[attr-defined]
+    return app

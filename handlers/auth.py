@@ -1,0 +1,71 @@
+"""Login (throttled), logout and the calling account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion import request
+
+from handlers import present
+from handlers.access import caller_of
+from handlers.problems import Problem
+from handlers.runtime import Runtime, current_runtime, in_thread
+from handlers.security import issue_access_token
+from storage import access, throttle, tokens, users
+
+
+def _attempt_login(runtime: Runtime, email: str, password: str, address: str) -> str | int:
+    """An access token, or the seconds to wait (0 for plain wrong credentials)."""
+    settings = runtime.settings
+    account_key, address_key = f"account:{users.normalise_email(email)}", f"address:{address}"
+    with runtime.session() as session:
+        wait = throttle.retry_after_seconds(session, keys=[account_key, address_key])
+        if wait:
+            return wait
+        user = users.authenticate(session, email=email, password=password)
+        if user is None:
+            for key, limit in ((account_key, settings.login_max_failures_per_account),
+                               (address_key, settings.login_max_failures_per_address)):
+                throttle.record_failure(session, key=key, max_failures=limit,
+                                        window_seconds=settings.login_lockout_seconds)
+            return 0
+        throttle.clear_failures(session, key=account_key)
+        assert user.id is not None
+        return issue_access_token(secret=runtime.jwt_secret, user_id=user.id, email=user.email,
+                                  ttl_seconds=settings.access_token_ttl_seconds)
+
+
+async def login(body: dict[str, Any]) -> dict[str, Any]:
+    runtime = current_runtime()
+    address = request.client.host if request.client else "unknown"
+    outcome = await in_thread(_attempt_login, runtime, body["email"], body["password"], address)
+    if isinstance(outcome, int):
+        if outcome:
+            raise Problem(429, "too_many_attempts",
+                          f"too many failed logins; try again in {outcome} seconds",
+                          headers={"Retry-After": str(outcome)})
+        raise Problem(401, "invalid_credentials", "the email or the password is wrong",
+                      headers={"WWW-Authenticate": 'Bearer realm="commonwatt"'})
+    return {"access_token": outcome, "token_type": "bearer",
+            "expires_in": runtime.settings.access_token_ttl_seconds}
+
+
+async def logout(token_info: dict[str, Any]) -> tuple[None, int]:
+    caller = caller_of(token_info)
+    if caller.auth != "session" or caller.jti is None or caller.expires_at is None:
+        raise Problem(400, "not_a_session",
+                      "logout revokes access tokens; delete an API token with DELETE /tokens/{id}")
+    with current_runtime().session() as session:
+        tokens.revoke_access_token(session, jti=caller.jti, expires_at=caller.expires_at)
+    return None, 204
+
+
+async def get_me(token_info: dict[str, Any]) -> dict[str, Any]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        user = users.get_user(session, user_id=caller.user_id)
+        held = access.memberships(session, user_id=caller.email)
+        return {**present.account(user), "auth": caller.auth,
+                "memberships": [{"community_key": community.key, "member_key": member.key,
+                                 "role": member.role, "status": member.status}
+                                for member, community in held]}

@@ -1,0 +1,32 @@
+"""Meta operations: health with the database's status, and version."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import openapi
+from handlers.runtime import current_runtime, in_thread
+from storage.db import database_status
+
+
+def service_version() -> str:
+    """The installed package's version."""
+    try:
+        return version("commonwatt")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+async def get_health() -> tuple[dict[str, Any], int]:
+    runtime = current_runtime()
+    database = await in_thread(database_status, runtime.engine)
+    healthy = database["status"] == "ok"
+    body = {"status": "ok" if healthy else "degraded", "version": service_version(),
+            "database": database}
+    return body, 200 if healthy else 503
+
+
+async def get_version() -> dict[str, Any]:
+    return {"name": "commonwatt", "version": service_version(),
+            "api_version": openapi.bundled_spec()["info"]["version"]}

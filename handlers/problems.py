@@ -1,0 +1,158 @@
+"""Every error as application/problem+json (RFC 7807) with a stable `code`, framework errors included."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from bundles.errors import BundleError, BundleRefused, BundleTooLarge, CommunityExists
+from storage.errors import Conflict, Invalid, InvalidCursor, NotFound, StorageError
+
+logger = logging.getLogger("commonwatt")
+
+PROBLEM_JSON = "application/problem+json"
+TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict",
+    413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+}
+DEFAULT_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+    413: "body_too_large", 415: "unsupported_media_type", 422: "unprocessable",
+    429: "too_many_requests", 500: "internal_error", 503: "unavailable",
+}
+
+
+class Problem(Exception):
+    """An error the API answers with: raise it anywhere in a handler."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The JSON body of a problem."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ConnexionResponse:
+    """A problem+json response."""
+    return ConnexionResponse(
+        status_code=status,
+        mimetype=PROBLEM_JSON,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(problem_body(status, code, detail, **(extra or {}))),
+        headers=headers or {},
+    )
+
+
+def _request_id(request: ConnexionRequest) -> str:
+    return str(request.scope.get("commonwatt.request_id", "-"))
+
+
+def as_problem(error: Exception) -> Problem:
+    """The problem a domain error (storage or bundles layer) answers with."""
+    if isinstance(error, Problem):
+        return error
+    if isinstance(error, NotFound):
+        return Problem(404, error.code, error.detail)
+    if isinstance(error, InvalidCursor):
+        return Problem(400, error.code, error.detail)
+    if isinstance(error, Conflict):
+        return Problem(409, error.code, error.detail)
+    if isinstance(error, Invalid):
+        return Problem(422, error.code, error.detail,
+                       extra={"errors": [{"code": error.code, "message": error.detail}]})
+    if isinstance(error, BundleRefused):
+        refusals = [refusal.as_dict() for refusal in error.refusals]
+        return Problem(422, error.code, error.detail, extra={"errors": refusals})
+    if isinstance(error, CommunityExists):
+        return Problem(409, error.code, error.detail,
+                       extra={"community_keys": list(error.community_keys)})
+    if isinstance(error, BundleTooLarge):
+        return Problem(413, error.code, error.detail)
+    if isinstance(error, BundleError):
+        return Problem(400, error.code, error.detail)
+    if isinstance(error, StorageError):
+        return Problem(422, error.code, error.detail)
+    raise TypeError(f"not a domain error: {error!r}")
+
+
+async def handle_domain_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """Error handler for Problem and the storage and bundles errors."""
+    problem = as_problem(error)
+    return problem_response(problem.status, problem.code, problem.detail,
+                            headers=problem.headers, extra=problem.extra)
+
+
+async def handle_framework_problem(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """Connexion's own problems (validation, auth, media type) with a stable code added."""
+    assert isinstance(error, ProblemException)
+    status = int(error.status or 500)
+    if status >= 500:
+        return await handle_unexpected(request, error)
+    headers = dict(error.headers or {})
+    code = DEFAULT_CODES.get(status, "error")
+    detail = str(error.detail or error.title or TITLES.get(status, "Error"))
+    if status == 401:
+        code = "invalid_token" if "not valid" in detail else "missing_token"
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="commonwatt"')
+    return problem_response(status, code, detail, headers=headers)
+
+
+async def handle_http_exception(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """Starlette HTTP errors (unknown path 404, wrong method 405) as problems."""
+    assert isinstance(error, HTTPException)
+    status = error.status_code
+    if status >= 500:
+        return await handle_unexpected(request, error)
+    detail = str(error.detail) if error.detail else TITLES.get(status, "Error")
+    return problem_response(status, DEFAULT_CODES.get(status, "error"), detail,
+                            headers=dict(error.headers or {}))
+
+
+async def handle_unexpected(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """Any other exception: logged with the request id, answered without internals."""
+    request_id = _request_id(request)
+    logger.error("unhandled error, request_id=%s", request_id, exc_info=error)
+    return problem_response(
+        500, "internal_error",
+        f"The server could not answer this request. Quote request id {request_id} when "
+        "reporting it.",
+        extra={"request_id": request_id},
+    )

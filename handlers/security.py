@@ -1,0 +1,101 @@
+"""Authentication: access tokens (JWT) and API tokens, and the Caller they resolve to."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from connexion.lifecycle import ConnexionRequest
+
+from handlers.runtime import SCOPE_KEY, Runtime
+from storage import tokens as token_store
+from storage import users as user_store
+from storage.errors import NotFound
+from storage.tokens import TOKEN_PREFIX
+
+JWT_ALGORITHMS = ["HS256"]
+JWT_ISSUER = "commonwatt"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated account behind a request."""
+
+    user_id: int
+    email: str
+    role: str
+    auth: str  # "session" (an access token) or "api_token"
+    jti: str | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def sees_everything(self) -> bool:
+        """Platform admins and overseers see every community."""
+        return self.role in ("admin", "overseer")
+
+    @classmethod
+    def from_token_info(cls, token_info: dict[str, Any]) -> Caller:
+        """The caller described by what authenticate_bearer returned."""
+        expires = token_info.get("exp")
+        return cls(
+            user_id=int(token_info["uid"]),
+            email=str(token_info["sub"]),
+            role=str(token_info["role"]),
+            auth=str(token_info["auth"]),
+            jti=token_info.get("jti"),
+            expires_at=datetime.fromtimestamp(expires, UTC) if expires else None,
+        )
+
+
+def issue_access_token(*, secret: str, user_id: int, email: str, ttl_seconds: int) -> str:
+    """A signed, short-lived access token for the account."""
+    now = datetime.now(UTC)
+    claims = {
+        "iss": JWT_ISSUER,
+        "sub": email,
+        "uid": user_id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=ttl_seconds),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHMS[0])
+
+
+def authenticate_bearer(token: str, request: ConnexionRequest) -> dict[str, Any] | None:
+    """Connexion's bearer check: token info for a valid token, None for any other token."""
+    runtime: Runtime = request.scope[SCOPE_KEY]
+    if len(token) > 4096:
+        return None
+    with runtime.session() as session:
+        if token.startswith(TOKEN_PREFIX):
+            found = token_store.user_for_api_token(session, plaintext=token)
+            if found is None:
+                return None
+            user, api_token = found
+            return {"sub": user.email, "uid": user.id, "role": user.role, "auth": "api_token",
+                    "token_id": api_token.id}
+        try:
+            claims = jwt.decode(
+                token, runtime.jwt_secret, algorithms=JWT_ALGORITHMS, issuer=JWT_ISSUER,
+                options={"require": ["exp", "iat", "jti", "sub", "uid"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        if not isinstance(claims.get("uid"), int) or not isinstance(claims.get("jti"), str):
+            return None
+        if token_store.is_access_token_revoked(session, jti=claims["jti"]):
+            return None
+        try:
+            user = user_store.get_user(session, user_id=claims["uid"])
+        except NotFound:
+            return None
+        return {"sub": user.email, "uid": user.id, "role": user.role, "auth": "session",
+                "jti": claims["jti"], "exp": claims["exp"]}

@@ -1,0 +1,56 @@
+"""CommonWatt's configuration: one pydantic-settings object, read once from COMMONWATT_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="COMMONWATT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Where data files are kept.")
+    database_url: str | None = Field(
+        default=None, description="Registry database URL; an SQLite file in data_dir if unset."
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="Key that signs access tokens; generated into data_dir if unset."
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    max_body_bytes: int = Field(default=64 * MIB, ge=1024, description="Largest request body.")
+    yaml_max_nodes: int = Field(default=5_000_000, ge=1000)
+    yaml_max_depth: int = Field(default=64, ge=8, le=1000)
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_lockout_seconds: int = Field(default=300, ge=1)
+    validate_responses: bool = Field(
+        default=False, description="Check every response against the spec (on in tests)."
+    )
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        """The registry database URL, defaulting to an SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'registry.sqlite3').resolve()}"
+
+    def resolved_jwt_secret(self) -> str:
+        """The signing key: configured, or generated once into data_dir (mode 0600) and reused."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        import secrets
+
+        path = self.data_dir / "jwt-secret"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(secret, encoding="utf-8")
+        return secret

@@ -1,0 +1,1 @@
+"""The registry's persistence layer: SQLModel tables, sessions, queries and migrations."""

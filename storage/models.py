@@ -1,0 +1,181 @@
+"""SQLModel tables of the registry: communities and everything they hold, users and tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    """The current instant, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def json_column(nullable: bool = False) -> Any:
+    """A JSON column; a fresh Column object for every table field."""
+    return Column(JSON, nullable=nullable)
+
+
+class Community(SQLModel, table=True):
+    """An energy community and the bundle-level data it was imported with."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, unique=True, index=True)
+    name: str
+    description: str | None = None
+    legal: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    links: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    contact: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    settings: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    operators: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    # Properties of `community` the schema does not name, kept in their order.
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    # Bundle envelope: version, schema_version, metadata and unknown top-level properties.
+    envelope: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class TopologyNode(SQLModel, table=True):
+    """A grid node (substation, transformer, feeder) of a community's topology."""
+
+    __table_args__ = (UniqueConstraint("community_id", "node_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    node_id: str
+    type: str
+    name: str | None = None
+    parent: str | None = None
+    operator_id: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    position: int = 0
+
+
+class Area(SQLModel, table=True):
+    """A regulatory area of a community: one GSE primary-substation boundary."""
+
+    __table_args__ = (UniqueConstraint("community_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    key: str
+    name: str
+    boundary_source: str
+    boundary_id: str
+    topology: list[str] = Field(default_factory=list, sa_column=json_column())
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    position: int = 0
+
+
+class Member(SQLModel, table=True):
+    """A participant of a community, linked to a user account by `user_id`."""
+
+    __table_args__ = (
+        UniqueConstraint("community_id", "key"),
+        UniqueConstraint("community_id", "user_id"),
+        Index("ix_member_user_status", "user_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    key: str
+    user_id: str
+    name: str
+    type: str | None = None
+    role: str
+    area: str
+    status: str
+    did: str | None = Field(default=None, unique=True)
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    position: int = 0
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class DeliveryPoint(SQLModel, table=True):
+    """A grid connection point (POD, CUPS, ...) held by a member."""
+
+    __table_args__ = (
+        UniqueConstraint("community_id", "dp_id"),
+        Index("ix_deliverypoint_dp_id", "dp_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    member_id: int = Field(foreign_key="member.id", ondelete="CASCADE", index=True)
+    dp_id: str
+    type: str
+    description: str | None = None
+    address: str | None = None
+    tariff: str | None = None
+    active: bool = True
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    position: int = 0
+
+
+class Asset(SQLModel, table=True):
+    """An asset (pv, meter, storage, ...) owned by a member; meters carry a sensor id."""
+
+    __table_args__ = (
+        UniqueConstraint("community_id", "key"),
+        UniqueConstraint("community_id", "sensor_id"),
+        Index("ix_asset_sensor_id", "sensor_id"),
+        Index("ix_asset_community_type", "community_id", "asset_type"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    member_id: int = Field(foreign_key="member.id", ondelete="CASCADE", index=True)
+    key: str
+    asset_type: str
+    name: str
+    sensor_id: str | None = None
+    meter_type: str | None = None
+    pod: str | None = None
+    # Every property of the asset as the bundle gave it (name and sensor_id included).
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    position: int = 0
+
+
+class User(SQLModel, table=True):
+    """A platform account; its email is the `user_id` members are linked by."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    password_hash: str
+    role: str = "user"
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class ApiToken(SQLModel, table=True):
+    """A long-lived API token; only the SHA-256 of its secret is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
+    name: str
+    token_hash: str = Field(unique=True, index=True)
+    prefix: str
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class RevokedAccessToken(SQLModel, table=True):
+    """A logged-out JWT, by its `jti`, kept until it would have expired anyway."""
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(index=True)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed-login counter for one account or one client address."""
+
+    key: str = Field(primary_key=True, max_length=400)
+    failures: int = 0
+    window_started_at: datetime = Field(default_factory=utc_now)
+    blocked_until: datetime | None = None
