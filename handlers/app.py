@@ -8,8 +8,8 @@ from pathlib import Path
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
-from connexion.options import SwaggerUIOptions
 from connexion.operations import OpenAPIOperation
+from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from connexion.spec import OpenAPISpecification
 from starlette.exceptions import HTTPException
@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     settings = settings or (runtime.settings if runtime else Settings())
     runtime = runtime or create_runtime(settings)
     logging.getLogger("commonwatt").setLevel(settings.log_level.upper())
+    # Connexion warns on every request to an operation that accepts several media types
+    # (the YAML import takes three names of YAML); the choice it logs is always right.
+    logging.getLogger("connexion.operations.openapi").setLevel(logging.ERROR)
 
     app = AsyncApp(__name__, specification_dir=str(Path(openapi.__file__).parent))
     app.add_api(
@@ -85,5 +88,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_error_handler(ProblemException, handle_framework_problem)
     app.add_error_handler(HTTPException, handle_http_exception)
     app.add_error_handler(Exception, handle_unexpected)
-    app.runtime = runtime  # type: ignore[attr-defined]
+    app.runtime = runtime
     return app

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage.models import ApiToken, Area, Asset, Community, DeliveryPoint, Member, TopologyNode, User
+from storage.models import (
+    ApiToken,
+    Area,
+    Asset,
+    Community,
+    DeliveryPoint,
+    Member,
+    TopologyNode,
+    User,
+)
 
 
 def timestamp(value: datetime | None) -> str | None:

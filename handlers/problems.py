@@ -1,4 +1,4 @@
-"""Every error as application/problem+json (RFC 7807) with a stable `code`, framework errors included."""
+"""Every error as application/problem+json (RFC 7807) with a stable `code`, framework ones too."""
 
 from __future__ import annotations
 
@@ -120,7 +120,9 @@ async def handle_domain_error(request: ConnexionRequest, error: Exception) -> Co
                             headers=problem.headers, extra=problem.extra)
 
 
-async def handle_framework_problem(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+async def handle_framework_problem(
+    request: ConnexionRequest, error: Exception
+) -> ConnexionResponse:
     """Connexion's own problems (validation, auth, media type) with a stable code added."""
     assert isinstance(error, ProblemException)
     status = int(error.status or 500)

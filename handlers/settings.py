@@ -1,4 +1,4 @@
-"""CommonWatt's configuration: one pydantic-settings object, read once from COMMONWATT_* variables."""
+"""CommonWatt's configuration: one pydantic-settings object, read once from COMMONWATT_*."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ class Settings(BaseSettings):
         default=None, description="Registry database URL; an SQLite file in data_dir if unset."
     )
     jwt_secret: SecretStr | None = Field(
-        default=None, description="Key that signs access tokens; generated into data_dir if unset."
+        default=None, min_length=32,
+        description="Key that signs access tokens (32+ characters); generated if unset.",
     )
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     max_body_bytes: int = Field(default=64 * MIB, ge=1024, description="Largest request body.")

@@ -39,3 +39,17 @@ def community_by_key(session: Session, *, key: str, visible_ids: set[int] | None
     if community is None or (visible_ids is not None and community.id not in visible_ids):
         raise NotFound(f"no community {key!r}", code="community_not_found")
     return community
+
+
+def community_keys_by_ids(session: Session, *, ids: set[int]) -> set[str]:
+    """The keys of these communities."""
+    if not ids:
+        return set()
+    return set(session.exec(select(Community.key).where(col(Community.id).in_(ids))).all())
+
+
+def require_visible_keys(keys: list[str], *, visible_keys: set[str]) -> None:
+    """NotFound for the first key the caller may not see (exactly as for a missing one)."""
+    for key in keys:
+        if key not in visible_keys:
+            raise NotFound(f"no community {key!r}", code="community_not_found")

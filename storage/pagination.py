@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from storage.errors import InvalidCursor
@@ -57,7 +56,7 @@ def decode_cursor(cursor: str, listing: str) -> int:
 def paginate(
     session: Session,
     statement: Any,
-    key_column: ColumnElement[Any],
+    key_column: Any,
     *,
     listing: str,
     limit: int | None,

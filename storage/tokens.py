@@ -13,7 +13,7 @@ from storage.errors import NotFound
 from storage.models import ApiToken, RevokedAccessToken, User, utc_now
 from storage.pagination import Page, paginate
 
-TOKEN_PREFIX = "cw_"
+TOKEN_PREFIX = "cw_"  # noqa: S105 (a public prefix, not a secret)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -54,7 +54,7 @@ def user_for_api_token(session: Session, *, plaintext: str) -> tuple[User, ApiTo
 
 
 def list_api_tokens(
-    session: Session, *, user_id: int | None, limit: int, cursor: str | None
+    session: Session, *, user_id: int | None, limit: int | None, cursor: str | None
 ) -> Page[tuple[ApiToken, User]]:
     """Tokens of one user (or of everyone when user_id is None), oldest first."""
     statement = select(ApiToken, User).join(User, col(User.id) == col(ApiToken.user_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
@@ -51,10 +53,8 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
     """The active account when the password matches, else None (in about the same time)."""
     user = session.exec(select(User).where(User.email == normalise_email(email))).first()
     if user is None or not user.is_active:
-        try:
+        with suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return None
     try:
         _hasher.verify(user.password_hash, password)
@@ -63,4 +63,17 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         session.add(user)
+    return user
+
+
+def set_password(session: Session, *, email: str, password: str) -> User:
+    """Give an existing account a new password."""
+    user = session.exec(select(User).where(User.email == normalise_email(email))).first()
+    if user is None:
+        raise NotFound(f"no account {email}", code="user_not_found")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters",
+                      code="weak_password")
+    user.password_hash = _hasher.hash(password)
+    session.add(user)
     return user

@@ -1,0 +1,1 @@
+"""Community bundles (rec-registry v0.7 format): parse, validate, import and export."""

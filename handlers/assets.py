@@ -1,0 +1,85 @@
+"""Assets and meters of a community: list, detail, by sensor id, create or replace, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bundles.assets import validate_asset_properties
+from handlers import present
+from handlers.access import admin_community, caller_of
+from handlers.problems import Problem
+from handlers.runtime import current_runtime
+from storage import assets
+
+
+async def list_assets(
+    community_key: str, token_info: dict[str, Any], asset_type: str | None = None,
+    owner: str | None = None, limit: int | None = None, cursor: str | None = None,
+) -> dict[str, Any]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key)
+        assert community.id is not None
+        page = assets.list_assets(session, community_id=community.id, asset_type=asset_type,
+                                  owner=owner, limit=limit, cursor=cursor)
+        return {"items": [present.asset(row, member_key, community.key)
+                          for row, member_key in page.items],
+                "next_cursor": page.next_cursor}
+
+
+async def get_asset(community_key: str, asset_key: str,
+                    token_info: dict[str, Any]) -> dict[str, Any]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key)
+        assert community.id is not None
+        row, member_key = assets.get_asset(session, community_id=community.id, key=asset_key)
+        return present.asset(row, member_key, community.key)
+
+
+async def get_asset_by_sensor_id(community_key: str, sensor_id: str,
+                                 token_info: dict[str, Any]) -> dict[str, Any]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key)
+        assert community.id is not None
+        row, member_key = assets.get_asset_by_sensor_id(
+            session, community_id=community.id, sensor_id=sensor_id)
+        return present.asset(row, member_key, community.key)
+
+
+async def put_asset(community_key: str, asset_key: str, body: dict[str, Any],
+                    token_info: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    asset_type, properties = body["asset_type"], body["properties"]
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        assert community.id is not None
+        problems = validate_asset_properties(asset_type, properties)
+        if problems:
+            raise Problem(422, "invalid_asset_properties",
+                          f"the properties do not match the bundle format's {asset_type} asset: "
+                          f"{len(problems)} problem(s)", extra={"errors": problems})
+        row, created = assets.put_asset(
+            session, community_id=community.id, key=asset_key, member_key=body["member_key"],
+            asset_type=asset_type, properties=properties)
+        return present.asset(row, body["member_key"], community.key), 201 if created else 200
+
+
+async def delete_asset(community_key: str, asset_key: str,
+                       token_info: dict[str, Any]) -> tuple[None, int]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        assert community.id is not None
+        assets.delete_asset(session, community_id=community.id, key=asset_key)
+    return None, 204
+
+
+async def list_meters(
+    community_key: str, token_info: dict[str, Any], owner: str | None = None,
+    limit: int | None = None, cursor: str | None = None,
+) -> dict[str, Any]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key)
+        assert community.id is not None
+        page = assets.list_meters(session, community_id=community.id, owner=owner, limit=limit,
+                                  cursor=cursor)
+        return {"items": [present.meter(row, member_key, pod_type)
+                          for row, member_key, pod_type in page.items],
+                "next_cursor": page.next_cursor}

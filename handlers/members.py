@@ -1,0 +1,113 @@
+"""Members of a community: list, create, read, change, deactivate or purge, and their points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from handlers import present
+from handlers.access import admin_community, caller_of
+from handlers.runtime import current_runtime
+from storage import members
+from storage.models import Member
+
+
+def member_detail(session: Session, member: Member, community_key: str) -> dict[str, Any]:
+    """The MemberDetail of a member (shared with GET /user/member)."""
+    parts = members.member_parts(session, member=member)
+    return present.member_detail(member, community_key, parts.delivery_points,
+                                 parts.asset_counts)
+
+
+async def list_members(community_key: str, token_info: dict[str, Any], role: str | None = None,
+                       status: str | None = None, area: str | None = None,
+                       limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key)
+        assert community.id is not None
+        page = members.list_members(session, community_id=community.id, role=role,
+                                    status=status, area=area, limit=limit, cursor=cursor)
+        return {"items": [present.member(row, community.key) for row in page.items],
+                "next_cursor": page.next_cursor}
+
+
+async def create_member(community_key: str, body: dict[str, Any],
+                        token_info: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key, write=True)
+        assert community.id is not None
+        member = members.create_member(
+            session, community_id=community.id, key=body["key"], user_id=body["user_id"],
+            name=body["name"], type=body.get("type"), role=body["role"], area=body["area"],
+            status=body.get("status", "pending"), did=body.get("did"),
+            extra=body.get("extra", {}))
+        return present.member(member, community.key), 201
+
+
+async def get_member(community_key: str, member_key: str,
+                     token_info: dict[str, Any]) -> dict[str, Any]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key)
+        assert community.id is not None
+        member = members.get_member(session, community_id=community.id, key=member_key)
+        return member_detail(session, member, community.key)
+
+
+async def update_member(community_key: str, member_key: str, body: dict[str, Any],
+                        token_info: dict[str, Any]) -> dict[str, Any]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key, write=True)
+        assert community.id is not None
+        member = members.update_member(session, community_id=community.id, key=member_key,
+                                       changes=body)
+        return present.member(member, community.key)
+
+
+async def delete_member(community_key: str, member_key: str, token_info: dict[str, Any],
+                        purge: bool = False) -> tuple[None, int]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key, write=True)
+        assert community.id is not None
+        members.delete_member(session, community_id=community.id, key=member_key, purge=purge)
+    return None, 204
+
+
+async def set_member_status(community_key: str, member_key: str, body: dict[str, Any],
+                            token_info: dict[str, Any]) -> dict[str, Any]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key, write=True)
+        assert community.id is not None
+        member = members.set_member_status(session, community_id=community.id, key=member_key,
+                                           status=body["status"])
+        return present.member(member, community.key)
+
+
+async def get_member_by_user_id(community_key: str, user_id: str,
+                                token_info: dict[str, Any]) -> dict[str, Any]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key)
+        assert community.id is not None
+        member = members.get_member_by_user_id(session, community_id=community.id,
+                                               user_id=user_id)
+        return member_detail(session, member, community.key)
+
+
+async def list_member_delivery_points(community_key: str, member_key: str,
+                                      token_info: dict[str, Any]) -> dict[str, Any]:
+    caller = caller_of(token_info)
+    with current_runtime().session() as session:
+        community = admin_community(session, caller, community_key)
+        assert community.id is not None
+        member = members.get_member(session, community_id=community.id, key=member_key)
+        assert member.id is not None
+        points = members.delivery_points_of(session, member_id=member.id)
+        return {"items": [present.delivery_point(point, member.key, community.key)
+                          for point in points]}

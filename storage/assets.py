@@ -1,0 +1,210 @@
+"""Assets and meters of a community: listing, lookup, create or replace, delete."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import and_, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.errors import Conflict, Invalid, NotFound
+from storage.models import Asset, DeliveryPoint, Member
+from storage.pagination import Page, paginate
+
+METER = "meter"
+# The bundle format's asset keys, so that every asset written here exports and imports back.
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+def list_assets(
+    session: Session,
+    *,
+    community_id: int,
+    asset_type: str | None,
+    owner: str | None,
+    limit: int | None,
+    cursor: str | None,
+) -> Page[tuple[Asset, str]]:
+    """Assets of the community with their member's key, in bundle order."""
+    statement = (
+        select(Asset, Member.key)
+        .join(Member, col(Member.id) == col(Asset.member_id))
+        .where(Asset.community_id == community_id)
+    )
+    if asset_type is not None:
+        statement = statement.where(Asset.asset_type == asset_type)
+    if owner is not None:
+        statement = statement.where(Member.key == owner)
+    listing = f"assets:{community_id}:{asset_type}:{owner}"
+    return paginate(session, statement, col(Asset.id), listing=listing, limit=limit,
+                    cursor=cursor, key_of=lambda row: row[0].id)
+
+
+def list_meters(
+    session: Session, *, community_id: int, owner: str | None, limit: int | None,
+    cursor: str | None,
+) -> Page[tuple[Asset, str, str | None]]:
+    """Meters of the community, each with its member's key and its delivery point's type."""
+    statement = (
+        select(Asset, Member.key, DeliveryPoint.type)
+        .join(Member, col(Member.id) == col(Asset.member_id))
+        .outerjoin(DeliveryPoint, and_(col(DeliveryPoint.community_id) == col(Asset.community_id),
+                                       col(DeliveryPoint.dp_id) == col(Asset.pod)))
+        .where(Asset.community_id == community_id, Asset.asset_type == METER)
+    )
+    if owner is not None:
+        statement = statement.where(Member.key == owner)
+    listing = f"meters:{community_id}:{owner}"
+    return paginate(session, statement, col(Asset.id), listing=listing, limit=limit,
+                    cursor=cursor, key_of=lambda row: row[0].id)
+
+
+def get_asset(session: Session, *, community_id: int, key: str) -> tuple[Asset, str]:
+    """The asset with this key in the community, and its member's key (one indexed query)."""
+    row = session.exec(
+        select(Asset, Member.key)
+        .join(Member, col(Member.id) == col(Asset.member_id))
+        .where(Asset.community_id == community_id, Asset.key == key)
+    ).first()
+    if row is None:
+        raise NotFound(f"no asset {key!r} in this community", code="asset_not_found")
+    return row[0], row[1]
+
+
+def get_asset_by_sensor_id(
+    session: Session, *, community_id: int, sensor_id: str
+) -> tuple[Asset, str]:
+    """The asset of the community that carries this sensor id, and its member's key."""
+    row = session.exec(
+        select(Asset, Member.key)
+        .join(Member, col(Member.id) == col(Asset.member_id))
+        .where(Asset.community_id == community_id, Asset.sensor_id == sensor_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no asset with sensor {sensor_id!r} in this community",
+                       code="asset_not_found")
+    return row[0], row[1]
+
+
+def derived_columns(asset_type: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """The columns an asset row derives from its properties (name, sensor, meter type, pod)."""
+    def text(name: str) -> str | None:
+        value = properties.get(name)
+        return value if isinstance(value, str) else None
+
+    is_meter = asset_type == METER
+    return {"name": text("name") or "", "sensor_id": text("sensor_id"),
+            "meter_type": text("meter_type") if is_meter else None,
+            "pod": text("pod") if is_meter else None}
+
+
+def _member(session: Session, community_id: int, member_key: str) -> Member:
+    member = session.exec(
+        select(Member).where(Member.community_id == community_id, Member.key == member_key)
+    ).first()
+    if member is None:
+        raise Invalid(f"no member {member_key!r} in this community", code="unknown_member")
+    return member
+
+
+def _require_pod_of(session: Session, member: Member, pod: str) -> None:
+    found = session.exec(
+        select(DeliveryPoint.id).where(DeliveryPoint.community_id == member.community_id,
+                                       DeliveryPoint.member_id == member.id,
+                                       DeliveryPoint.dp_id == pod)
+    ).first()
+    if found is None:
+        raise Invalid(f"{pod!r} is not a delivery point of member {member.key!r}",
+                      code="unknown_pod")
+
+
+def _require_sensor_free(
+    session: Session, *, community_id: int, key: str, sensor_id: str
+) -> None:
+    same_community = session.exec(
+        select(Asset.key).where(Asset.community_id == community_id,
+                                Asset.sensor_id == sensor_id, Asset.key != key)
+    ).first()
+    if same_community is not None:
+        raise Conflict(f"sensor {sensor_id!r} is carried by asset {same_community!r} already",
+                       code="sensor_exists")
+    held_elsewhere = session.exec(
+        select(Asset.id)
+        .join(Member, col(Member.id) == col(Asset.member_id))
+        .where(Asset.sensor_id == sensor_id, Asset.community_id != community_id,
+               Member.status == "active")
+        .limit(1)
+    ).first()
+    if held_elsewhere is not None:
+        raise Conflict(f"sensor {sensor_id!r} is held by an active member of another community",
+                       code="sensor_held")
+
+
+def _next_position(session: Session, community_id: int) -> int:
+    highest = session.exec(
+        select(func.max(Asset.position)).where(Asset.community_id == community_id)
+    ).one()
+    return (highest if highest is not None else -1) + 1
+
+
+def put_asset(
+    session: Session,
+    *,
+    community_id: int,
+    key: str,
+    member_key: str,
+    asset_type: str,
+    properties: dict[str, Any],
+) -> tuple[Asset, bool]:
+    """Create or replace the asset `key` (its type may change); True when it was created.
+
+    The caller has checked `properties` against the bundle format; this checks the registry:
+    the member exists, a meter's pod is a delivery point of that member, and the sensor id is
+    neither on another asset of the community nor held by an active member elsewhere.
+    """
+    if not KEY_PATTERN.fullmatch(key):
+        raise Invalid(f"the asset key {key!r} does not match {KEY_PATTERN.pattern}",
+                      code="invalid_key")
+    member = _member(session, community_id, member_key)
+    assert member.id is not None
+    columns = derived_columns(asset_type, properties)
+    if asset_type == METER and columns["sensor_id"] is None:
+        raise Invalid("a meter needs a sensor_id", code="sensor_required")
+    if columns["pod"] is not None:
+        _require_pod_of(session, member, columns["pod"])
+    if columns["sensor_id"] is not None:
+        _require_sensor_free(session, community_id=community_id, key=key,
+                             sensor_id=columns["sensor_id"])
+    row = session.exec(
+        select(Asset).where(Asset.community_id == community_id, Asset.key == key)
+    ).first()
+    created = row is None
+    if row is None:
+        row = Asset(community_id=community_id, member_id=member.id, key=key,
+                    asset_type=asset_type, name=columns["name"],
+                    position=_next_position(session, community_id))
+    row.member_id = member.id
+    row.asset_type = asset_type
+    row.properties = dict(properties)
+    for name, value in columns.items():
+        setattr(row, name, value)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"asset {key!r} or its sensor was written concurrently; retry",
+                       code="asset_conflict") from None
+    return row, created
+
+
+def delete_asset(session: Session, *, community_id: int, key: str) -> None:
+    """Delete the asset with this key from the community."""
+    row = session.exec(
+        select(Asset).where(Asset.community_id == community_id, Asset.key == key)
+    ).first()
+    if row is None:
+        raise NotFound(f"no asset {key!r} in this community", code="asset_not_found")
+    session.delete(row)
+    session.flush()

@@ -1,0 +1,193 @@
+"""Delivery points of a community: listing, lookup, create or replace, rename, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.errors import Conflict, Invalid, NotFound
+from storage.models import Asset, DeliveryPoint, Member
+from storage.pagination import Page, paginate
+
+# The bundle format's limits: every delivery point written here exports and imports back.
+MAX_DP_ID_LENGTH = 128
+PROPERTIES = ("id", "type", "description", "address", "tariff", "active")
+
+
+def list_delivery_points(
+    session: Session,
+    *,
+    community_id: int,
+    type: str | None,
+    active: bool | None,
+    limit: int | None,
+    cursor: str | None,
+) -> Page[tuple[DeliveryPoint, str]]:
+    """Delivery points of the community with their member's key, in bundle order."""
+    statement = (
+        select(DeliveryPoint, Member.key)
+        .join(Member, col(Member.id) == col(DeliveryPoint.member_id))
+        .where(DeliveryPoint.community_id == community_id)
+    )
+    if type is not None:
+        statement = statement.where(DeliveryPoint.type == type)
+    if active is not None:
+        statement = statement.where(DeliveryPoint.active == active)
+    listing = f"delivery_points:{community_id}:{type}:{active}"
+    return paginate(session, statement, col(DeliveryPoint.id), listing=listing, limit=limit,
+                    cursor=cursor, key_of=lambda row: row[0].id)
+
+
+def get_delivery_point(
+    session: Session, *, community_id: int, dp_id: str
+) -> tuple[DeliveryPoint, str]:
+    """The delivery point with this identifier in the community, and its member's key."""
+    row = session.exec(
+        select(DeliveryPoint, Member.key)
+        .join(Member, col(Member.id) == col(DeliveryPoint.member_id))
+        .where(DeliveryPoint.community_id == community_id, DeliveryPoint.dp_id == dp_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no delivery point {dp_id!r} in this community",
+                       code="delivery_point_not_found")
+    return row[0], row[1]
+
+
+def _find(session: Session, community_id: int, dp_id: str) -> DeliveryPoint | None:
+    return session.exec(
+        select(DeliveryPoint).where(DeliveryPoint.community_id == community_id,
+                                    DeliveryPoint.dp_id == dp_id)
+    ).first()
+
+
+def _member(session: Session, community_id: int, member_key: str) -> Member:
+    member = session.exec(
+        select(Member).where(Member.community_id == community_id, Member.key == member_key)
+    ).first()
+    if member is None:
+        raise Invalid(f"no member {member_key!r} in this community", code="unknown_member")
+    return member
+
+
+def _require_not_held_elsewhere(session: Session, community_id: int, dp_id: str) -> None:
+    holder = session.exec(
+        select(DeliveryPoint.id)
+        .join(Member, col(Member.id) == col(DeliveryPoint.member_id))
+        .where(DeliveryPoint.dp_id == dp_id, DeliveryPoint.community_id != community_id,
+               Member.status == "active")
+        .limit(1)
+    ).first()
+    if holder is not None:
+        raise Conflict(f"delivery point {dp_id!r} is held by an active member of another "
+                       "community", code="delivery_point_held")
+
+
+def _meters_on(session: Session, community_id: int, dp_id: str) -> list[Asset]:
+    return list(session.exec(
+        select(Asset).where(Asset.community_id == community_id, Asset.pod == dp_id)
+        .order_by(col(Asset.id))
+    ).all())
+
+
+def _next_position(session: Session, community_id: int) -> int:
+    highest = session.exec(
+        select(func.max(DeliveryPoint.position)).where(DeliveryPoint.community_id == community_id)
+    ).one()
+    return (highest if highest is not None else -1) + 1
+
+
+def put_delivery_point(
+    session: Session,
+    *,
+    community_id: int,
+    dp_id: str,
+    member_key: str,
+    type: str,
+    description: str | None,
+    address: str | None,
+    tariff: str | None,
+    active: bool,
+    extra: dict[str, Any] | None,
+    replaces: str | None,
+) -> tuple[DeliveryPoint, bool]:
+    """Create or replace the delivery point `dp_id`; True when it was created.
+
+    With `replaces`, the delivery point `replaces` takes the identifier `dp_id`, and every
+    meter of the community whose pod was `replaces` follows it.
+    """
+    if len(dp_id) > MAX_DP_ID_LENGTH:
+        raise Invalid(f"a delivery point id has at most {MAX_DP_ID_LENGTH} characters",
+                      code="invalid_delivery_point_id")
+    shadowing = sorted(set(extra or {}) & set(PROPERTIES))
+    if shadowing:
+        raise Invalid(f"extra may not carry the delivery point's own properties "
+                      f"({', '.join(shadowing)})", code="invalid_extra")
+    member = _member(session, community_id, member_key)
+    assert member.id is not None
+    values: dict[str, Any] = {"member_id": member.id, "type": type, "description": description,
+                              "address": address, "tariff": tariff, "active": active,
+                              "extra": dict(extra or {})}
+    _require_not_held_elsewhere(session, community_id, dp_id)
+    current = _find(session, community_id, dp_id)
+    if replaces is not None and replaces != dp_id:
+        previous = _find(session, community_id, replaces)
+        if previous is None:
+            raise NotFound(f"no delivery point {replaces!r} in this community",
+                           code="delivery_point_not_found")
+        if current is not None:
+            raise Conflict(f"delivery point {dp_id!r} exists already; delete it first or "
+                           "choose another identifier", code="delivery_point_exists")
+        meters = _meters_on(session, community_id, replaces)
+        _require_meters_follow(meters, member, replaces)
+        previous.dp_id = dp_id
+        for meter in meters:
+            meter.pod = dp_id
+            meter.properties = {**meter.properties, "pod": dp_id}
+            session.add(meter)
+        return _apply(session, previous, values), False
+    if current is None:
+        created = DeliveryPoint(community_id=community_id, dp_id=dp_id,
+                                position=_next_position(session, community_id), **values)
+        return _apply(session, created, values), True
+    if current.member_id != member.id:
+        _require_meters_follow(_meters_on(session, community_id, dp_id), member, dp_id)
+    return _apply(session, current, values), False
+
+
+def _require_meters_follow(meters: list[Asset], member: Member, dp_id: str) -> None:
+    """A meter may only name a delivery point of its own member: refuse moving one away."""
+    others = sorted({meter.key for meter in meters if meter.member_id != member.id})
+    if others:
+        raise Conflict(f"delivery point {dp_id!r} is measured by meters of another member "
+                       f"({', '.join(others)}); it cannot move to member {member.key!r}",
+                       code="delivery_point_in_use")
+
+
+def _apply(session: Session, row: DeliveryPoint, values: dict[str, Any]) -> DeliveryPoint:
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"delivery point {row.dp_id!r} was written concurrently; retry",
+                       code="delivery_point_exists") from None
+    return row
+
+
+def delete_delivery_point(session: Session, *, community_id: int, dp_id: str) -> None:
+    """Delete a delivery point no meter of the community refers to."""
+    row = _find(session, community_id, dp_id)
+    if row is None:
+        raise NotFound(f"no delivery point {dp_id!r} in this community",
+                       code="delivery_point_not_found")
+    meters = _meters_on(session, community_id, dp_id)
+    if meters:
+        raise Conflict(f"delivery point {dp_id!r} is the pod of meter(s) "
+                       f"{', '.join(meter.key for meter in meters[:10])}",
+                       code="delivery_point_in_use")
+    session.delete(row)
+    session.flush()

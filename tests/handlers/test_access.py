@@ -1,0 +1,126 @@
+"""Isolation, driven by the spec: every operation with a path key is checked, none by hand.
+
+A community operator of A gets 404 for community B's objects, exactly as for keys that do not
+exist; a plain member gets 403 on every admin route; a member gets 404 for another member's
+objects on the /user routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import openapi
+from tests.factories import Api, community_doc, member_doc
+
+SPEC = openapi.bundled_spec()
+OPERATIONS = [(method.upper(), path, operation)
+              for path, item in SPEC["paths"].items()
+              for method, operation in item.items()]
+
+# The objects of community "b" that each path parameter names.
+B_OBJECTS = {
+    "community_key": "b",
+    "member_key": "bea",
+    "asset_key": "m-bea-0",
+    "area_key": "north",
+    "sensor_id": "b-sensor-1",
+    "dp_id": "IT-bea-POD",
+    "user_id": "bea@b.test",
+}
+# A valid body for each write, so that the access check is what answers.
+BODIES: dict[str, Any] = {
+    "create_member": {"key": "newcomer", "user_id": "new@b.test", "name": "New", "role":
+                      "consumer", "area": "north"},
+    "update_member": {"name": "Renamed"},
+    "set_member_status": {"status": "suspended"},
+    "put_area": {"name": "North", "boundary": {"source": "gse_cabine_primarie", "id": "AC-b-1"},
+                 "topology": ["AC-b-1"]},
+    "put_asset": {"member_key": "bea", "asset_type": "pv", "properties": {"name": "PV"}},
+    "put_delivery_point": {"member_key": "bea", "type": "pod"},
+    "lookup_assets_by_sensor_ids": ["b-sensor-1"],
+    "import_bundle": {"bundle": {"version": "1.0"}},
+}
+
+
+def admin_operations_with_path_keys() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, operation) for method, path, operation in OPERATIONS
+            if path.startswith("/admin/") and "{" in path]
+
+
+def admin_operations() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, operation) for method, path, operation in OPERATIONS
+            if path.startswith("/admin/")]
+
+
+@pytest.fixture
+def two_communities(api: Api) -> Api:
+    api.import_yaml(
+        community_doc("a", members={
+            "op": member_doc("op", user_id="op@a.test", role="operator", sensors=("a-s1",)),
+            "ann": member_doc("ann", user_id="ann@a.test", sensors=("a-s2",)),
+        }),
+        community_doc("b", members={
+            "bea": member_doc("bea", user_id="bea@b.test", sensors=("b-sensor-1",)),
+        }),
+    )
+    return api
+
+
+def call(api: Api, method: str, path: str, operation: dict[str, Any],
+         headers: dict[str, str]) -> Any:
+    url = "/api" + path.format(**B_OBJECTS)
+    body = BODIES.get(operation["operationId"])
+    if method in {"POST", "PUT", "PATCH"} and body is None and "requestBody" in operation:
+        content = operation["requestBody"]["content"]
+        if "application/json" not in content:
+            return api.client.request(method, url, content=b"version: '1.0'\n",
+                                      headers={**headers, "Content-Type": "application/yaml"})
+        body = {}
+    return api.client.request(method, url, json=body, headers=headers)
+
+
+def test_the_spec_has_admin_operations_with_path_keys() -> None:
+    assert len(admin_operations_with_path_keys()) >= 20
+
+
+def test_operator_of_a_gets_404_for_every_object_of_b(two_communities: Api) -> None:
+    api = two_communities
+    operator = api.login("op@a.test")
+    wrong = []
+    for method, path, operation in admin_operations_with_path_keys():
+        response = call(api, method, path, operation, operator)
+        if response.status_code != 404:
+            wrong.append(f"{method} {path}: {response.status_code} {response.text[:120]}")
+    assert wrong == []
+
+
+def test_plain_member_gets_403_on_every_admin_route(two_communities: Api) -> None:
+    api = two_communities
+    member = api.login("ann@a.test")
+    wrong = []
+    for method, path, operation in admin_operations():
+        response = call(api, method, path.replace("{community_key}", "a"), operation, member)
+        body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+        if response.status_code != 403 or body.get("code") != "not_an_administrator":
+            wrong.append(f"{method} {path}: {response.status_code} {response.text[:120]}")
+    assert wrong == []
+
+
+def test_member_gets_404_for_another_members_asset(two_communities: Api) -> None:
+    api = two_communities
+    member = api.login("ann@a.test")
+    for asset_key in ("m-bea-0", "m-op-0"):  # another community's, then a neighbour's
+        response = api.client.get(f"/api/user/assets/{asset_key}", headers=member)
+        assert response.status_code == 404
+    assert api.client.get("/api/user/assets/m-ann-0", headers=member).status_code == 200
+
+
+def test_operator_of_a_does_see_its_own_objects(two_communities: Api) -> None:
+    api = two_communities
+    operator = api.login("op@a.test")
+    for path in ("/api/admin/communities/a", "/api/admin/communities/a/members/ann",
+                 "/api/admin/communities/a/assets/m-ann-0",
+                 "/api/admin/lookup/asset-by-sensor-id/a-s2"):
+        assert api.client.get(path, headers=operator).status_code == 200, path

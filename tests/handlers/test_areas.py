@@ -1,0 +1,237 @@
+"""Areas of a community: read, create or replace with the boundary invariants, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.factories import Api, community_doc, member_doc
+
+AREA_URL = "/api/admin/communities/{community}/areas/{area}"
+
+
+def seed(api: Api) -> None:
+    """Community a: area north (AC-a-1), a free primary substation AC-a-2 and a secondary one;
+    community b as built by the factory."""
+    document = community_doc("a", members={
+        "op": member_doc("op", role="operator", user_id="op@a.test"),
+        "alice": member_doc("alice"),
+    })
+    document["community"]["topology"] += [
+        {"id": "AC-a-2", "type": "primary_substation", "name": "CP South"},
+        {"id": "CS-a-1", "type": "secondary_substation", "parent": "AC-a-1"},
+    ]
+    api.import_yaml(document, community_doc("b", members={"bob": member_doc("bob")}))
+
+
+def area_body(boundary: str = "AC-a-2", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": "South",
+                            "boundary": {"source": "gse_cabine_primarie", "id": boundary},
+                            "topology": [boundary]}
+    body.update(changes)
+    return body
+
+
+def url(area: str, community: str = "a") -> str:
+    return AREA_URL.format(community=community, area=area)
+
+
+# get_area
+
+
+def test_get_area(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("north"), headers=api.login("op@a.test"))
+    assert response.status_code == 200
+    assert response.json() == {"key": "north", "name": "North",
+                               "boundary": {"source": "gse_cabine_primarie", "id": "AC-a-1"},
+                               "topology": ["AC-a-1"], "extra": {}}
+
+
+def test_get_unknown_area(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("south"), headers=api.admin())
+    assert response.status_code == 404
+    assert response.json()["code"] == "area_not_found"
+
+
+def test_get_area_of_another_community(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("north", "b"), headers=api.login("op@a.test"))
+    assert response.status_code == 404
+    assert response.json()["code"] == "community_not_found"
+
+
+def test_get_area_refuses_an_overlong_key(api: Api) -> None:
+    response = api.client.get(url("x" * 129), headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_get_area_needs_a_token(api: Api) -> None:
+    assert api.client.get(url("north")).status_code == 401
+
+
+def test_get_area_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("north"), headers=api.login("alice@example.org"))
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_an_administrator"
+
+
+# put_area
+
+
+def test_put_area_creates_then_replaces(api: Api) -> None:
+    seed(api)
+    headers = api.login("op@a.test")
+    created = api.client.put(url("south"), json=area_body(extra={"note": "new"}),
+                             headers=headers)
+    assert created.status_code == 201
+    assert created.json() == {"key": "south", "name": "South",
+                              "boundary": {"source": "gse_cabine_primarie", "id": "AC-a-2"},
+                              "topology": ["AC-a-2"], "extra": {"note": "new"}}
+    replaced = api.client.put(url("south"), json=area_body(name="South valley"),
+                              headers=headers)
+    assert replaced.status_code == 200
+    assert replaced.json()["name"] == "South valley"
+    assert replaced.json()["extra"] == {}
+    detail = api.client.get("/api/admin/communities/a", headers=headers).json()
+    assert [area["key"] for area in detail["areas"]] == ["north", "south"]
+
+
+def test_put_area_may_keep_its_own_boundary(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("north"), json=area_body("AC-a-1", name="North side"),
+                              headers=api.admin())
+    assert response.status_code == 200
+    assert response.json()["name"] == "North side"
+
+
+@pytest.mark.parametrize("body", [
+    area_body(topology=["AC-a-1"]),
+    area_body("CS-a-1"),
+    area_body("AC-nowhere"),
+], ids=["topology-not-boundary", "secondary-substation", "unknown-node"])
+def test_put_area_refuses_a_broken_topology(api: Api, body: dict[str, Any]) -> None:
+    seed(api)
+    response = api.client.put(url("south"), json=body, headers=api.admin())
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "area_topology"
+    assert problem["errors"][0]["code"] == "area_topology"
+    assert api.client.get(url("south"), headers=api.admin()).status_code == 404
+
+
+def test_put_area_refuses_extra_naming_area_properties(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("south"), json=area_body(extra={"name": "x"}),
+                              headers=api.admin())
+    assert response.status_code == 422
+    assert response.json()["code"] == "reserved_extra_key"
+
+
+def test_put_area_refuses_a_boundary_another_area_has(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("south"), json=area_body("AC-a-1"), headers=api.admin())
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate_boundary"
+
+
+@pytest.mark.parametrize("body", [
+    {"name": "South", "topology": ["AC-a-2"]},
+    area_body(topology=[]),
+    area_body(boundary={"source": "osm", "id": "AC-a-2"}),
+    area_body(colour="red"),
+], ids=["no-boundary", "empty-topology", "unknown-source", "unknown-property"])
+def test_put_area_refuses_a_malformed_body(api: Api, body: dict[str, Any]) -> None:
+    seed(api)
+    response = api.client.put(url("south"), json=body, headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_put_area_in_unknown_or_foreign_community(api: Api) -> None:
+    seed(api)
+    for community, headers in (("nope", api.admin()), ("b", api.login("op@a.test"))):
+        response = api.client.put(url("south", community), json=area_body(), headers=headers)
+        assert response.status_code == 404
+        assert response.json()["code"] == "community_not_found"
+
+
+def test_put_area_refuses_another_media_type(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("south"), content=b"name: South",
+                              headers={**api.admin(), "Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_put_area_refuses_a_huge_body(api: Api) -> None:
+    seed(api)
+    body = area_body(extra={"blob": "x" * (3 * 1024 * 1024)})
+    response = api.client.put(url("south"), json=body, headers=api.admin())
+    assert response.status_code == 413
+
+
+def test_put_area_needs_a_token(api: Api) -> None:
+    assert api.client.put(url("south"), json=area_body()).status_code == 401
+
+
+def test_put_area_is_not_for_plain_members_nor_overseers(api: Api) -> None:
+    seed(api)
+    member = api.client.put(url("south"), json=area_body(),
+                            headers=api.login("alice@example.org"))
+    assert member.status_code == 403
+    assert member.json()["code"] == "not_an_administrator"
+    overseer = api.client.put(url("south"), json=area_body(),
+                              headers=api.login("watch@commonwatt.test", role="overseer"))
+    assert overseer.status_code == 403
+    assert overseer.json()["code"] == "read_only"
+
+
+# delete_area
+
+
+def test_delete_area(api: Api) -> None:
+    seed(api)
+    headers = api.login("op@a.test")
+    assert api.client.put(url("south"), json=area_body(), headers=headers).status_code == 201
+    response = api.client.delete(url("south"), headers=headers)
+    assert response.status_code == 204
+    assert api.client.get(url("south"), headers=headers).status_code == 404
+
+
+def test_delete_area_a_member_is_in(api: Api) -> None:
+    seed(api)
+    response = api.client.delete(url("north"), headers=api.admin())
+    assert response.status_code == 409
+    assert response.json()["code"] == "area_in_use"
+    assert api.client.get(url("north"), headers=api.admin()).status_code == 200
+
+
+def test_delete_unknown_area(api: Api) -> None:
+    seed(api)
+    response = api.client.delete(url("south"), headers=api.admin())
+    assert response.status_code == 404
+    assert response.json()["code"] == "area_not_found"
+
+
+def test_delete_area_of_another_community(api: Api) -> None:
+    seed(api)
+    response = api.client.delete(url("north", "b"), headers=api.login("op@a.test"))
+    assert response.status_code == 404
+    assert response.json()["code"] == "community_not_found"
+
+
+def test_delete_area_refuses_an_overlong_key(api: Api) -> None:
+    response = api.client.delete(url("x" * 129), headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_delete_area_needs_a_token(api: Api) -> None:
+    assert api.client.delete(url("north")).status_code == 401
+
+
+def test_delete_area_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.delete(url("north"), headers=api.login("alice@example.org"))
+    assert response.status_code == 403

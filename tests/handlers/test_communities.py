@@ -1,0 +1,209 @@
+"""Community browsing: the listing, a community's detail, its topology."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.factories import Api, community_doc, member_doc
+
+
+def seed(api: Api) -> None:
+    """Communities a (an operator, a consumer) and b (a consumer)."""
+    api.import_yaml(
+        community_doc("a", members={
+            "op": member_doc("op", role="operator", user_id="op@a.test"),
+            "alice": member_doc("alice", sensors=("a-s1",)),
+        }),
+        community_doc("b", members={"bob": member_doc("bob", sensors=("b-s1",))}),
+    )
+
+
+def keys(body: dict[str, Any]) -> list[str]:
+    return [item["key"] for item in body["items"]]
+
+
+# list_communities
+
+
+def test_platform_admin_lists_every_community(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities", headers=api.admin())
+    assert response.status_code == 200
+    body = response.json()
+    assert keys(body) == ["a", "b"]
+    assert body["next_cursor"] is None
+    assert body["items"][0]["name"] == "Community a"
+
+
+def test_overseer_lists_every_community(api: Api) -> None:
+    seed(api)
+    headers = api.login("watch@commonwatt.test", role="overseer")
+    response = api.client.get("/api/admin/communities", headers=headers)
+    assert response.status_code == 200
+    assert keys(response.json()) == ["a", "b"]
+
+
+def test_operator_lists_only_the_communities_it_administers(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities", headers=api.login("op@a.test"))
+    assert response.status_code == 200
+    assert keys(response.json()) == ["a"]
+
+
+def test_key_filter(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities", params={"key": "b"},
+                              headers=api.admin())
+    assert keys(response.json()) == ["b"]
+    operator = api.client.get("/api/admin/communities", params={"key": "b"},
+                              headers=api.login("op@a.test"))
+    assert operator.status_code == 200
+    assert keys(operator.json()) == []
+
+
+def test_communities_are_paginated(api: Api) -> None:
+    seed(api)
+    first = api.client.get("/api/admin/communities", params={"limit": 1}, headers=api.admin())
+    assert keys(first.json()) == ["a"]
+    cursor = first.json()["next_cursor"]
+    assert cursor
+    second = api.client.get("/api/admin/communities", params={"limit": 1, "cursor": cursor},
+                            headers=api.admin())
+    assert keys(second.json()) == ["b"]
+    assert second.json()["next_cursor"] is None
+
+
+@pytest.mark.parametrize("cursor", ["garbage!", "eyJsIjoidG9rZW5zOk5vbmUiLCJrIjoxfQ"])
+def test_list_communities_refuses_a_foreign_cursor(api: Api, cursor: str) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities", params={"cursor": cursor},
+                              headers=api.admin())
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_cursor"
+
+
+def test_list_communities_refuses_a_cursor_of_another_filter(api: Api) -> None:
+    seed(api)
+    first = api.client.get("/api/admin/communities", params={"limit": 1}, headers=api.admin())
+    response = api.client.get(
+        "/api/admin/communities",
+        params={"key": "a", "cursor": first.json()["next_cursor"]}, headers=api.admin())
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_cursor"
+
+
+def test_list_communities_refuses_a_bad_limit(api: Api) -> None:
+    response = api.client.get("/api/admin/communities", params={"limit": "many"},
+                              headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_list_communities_needs_a_token(api: Api) -> None:
+    response = api.client.get("/api/admin/communities")
+    assert response.status_code == 401
+    assert response.json()["code"] == "missing_token"
+
+
+def test_list_communities_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities",
+                              headers=api.login("alice@example.org"))
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_an_administrator"
+
+
+# get_community
+
+
+def test_get_community_detail(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities/a", headers=api.login("op@a.test"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["key"] == "a"
+    assert body["settings"] == {"timezone": "Europe/Rome", "currency": "EUR"}
+    assert body["member_count"] == 2
+    assert [area["key"] for area in body["areas"]] == ["north"]
+    assert body["areas"][0]["boundary"] == {"source": "gse_cabine_primarie", "id": "AC-a-1"}
+    assert [node["id"] for node in body["topology"]] == ["AC-a-1"]
+
+
+def test_get_community_keeps_topology_order(api: Api) -> None:
+    document = community_doc("a")
+    document["community"]["topology"] += [
+        {"id": "Z-sec", "type": "secondary_substation", "parent": "AC-a-1"},
+        {"id": "A-feeder", "type": "feeder", "parent": "Z-sec"},
+    ]
+    api.import_yaml(document)
+    body = api.client.get("/api/admin/communities/a", headers=api.admin()).json()
+    assert [node["id"] for node in body["topology"]] == ["AC-a-1", "Z-sec", "A-feeder"]
+    assert body["topology"][1]["parent"] == "AC-a-1"
+
+
+def test_get_unknown_community(api: Api) -> None:
+    response = api.client.get("/api/admin/communities/nope", headers=api.admin())
+    assert response.status_code == 404
+    assert response.json()["code"] == "community_not_found"
+
+
+def test_operator_cannot_see_another_community(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities/b", headers=api.login("op@a.test"))
+    assert response.status_code == 404
+    assert response.json()["code"] == "community_not_found"
+
+
+def test_get_community_refuses_an_overlong_key(api: Api) -> None:
+    response = api.client.get("/api/admin/communities/" + "k" * 129, headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_get_community_needs_a_token(api: Api) -> None:
+    assert api.client.get("/api/admin/communities/a").status_code == 401
+
+
+def test_get_community_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities/a",
+                              headers=api.login("alice@example.org"))
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_an_administrator"
+
+
+# get_topology
+
+
+def test_get_topology(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities/a/topology", headers=api.admin())
+    assert response.status_code == 200
+    assert response.json() == {"community_key": "a", "nodes": [
+        {"id": "AC-a-1", "type": "primary_substation", "name": None, "parent": None,
+         "operator_id": None, "extra": {}}]}
+
+
+def test_get_topology_of_unknown_or_foreign_community(api: Api) -> None:
+    seed(api)
+    for key, headers in (("nope", api.admin()), ("b", api.login("op@a.test"))):
+        response = api.client.get(f"/api/admin/communities/{key}/topology", headers=headers)
+        assert response.status_code == 404
+        assert response.json()["code"] == "community_not_found"
+
+
+def test_get_topology_refuses_an_overlong_key(api: Api) -> None:
+    response = api.client.get(f"/api/admin/communities/{'k' * 129}/topology",
+                              headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_get_topology_needs_a_token(api: Api) -> None:
+    assert api.client.get("/api/admin/communities/a/topology").status_code == 401
+
+
+def test_get_topology_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get("/api/admin/communities/a/topology",
+                              headers=api.login("alice@example.org"))
+    assert response.status_code == 403

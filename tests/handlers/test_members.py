@@ -1,0 +1,633 @@
+"""Members of a community: list, create, read, change, deactivate or purge, their points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from storage.models import Asset, DeliveryPoint
+from tests.factories import Api, community_doc, member_doc
+
+MEMBERS = "/api/admin/communities/{community}/members"
+
+
+def seed(api: Api) -> None:
+    """Community a: operator op, consumers alice (two PODs, two meters, a PV) and carol
+    (pending); community b: bob, with a did-free record."""
+    api.import_yaml(
+        community_doc("a", members={
+            "op": member_doc("op", role="operator", user_id="op@a.test"),
+            "alice": member_doc("alice", sensors=("a-s1", "a-s2"), pods=("IT-Z", "IT-A"),
+                                extra_assets={"pv": {"pv-alice": {"name": "Roof PV",
+                                                                  "rated_power": 6.0}}}),
+            "carol": member_doc("carol", role="prosumer", status="pending"),
+        }),
+        community_doc("b", members={"bob": member_doc("bob", sensors=("b-s1",))}),
+    )
+
+
+def url(community: str = "a", member: str | None = None, suffix: str = "") -> str:
+    base = MEMBERS.format(community=community)
+    return base + (f"/{member}" if member is not None else "") + suffix
+
+
+def new_member(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"key": "dave", "user_id": "dave@example.org", "name": "Dave",
+                            "role": "consumer", "area": "north"}
+    body.update(changes)
+    return body
+
+
+def keys(response: Any) -> list[str]:
+    return [item["key"] for item in response.json()["items"]]
+
+
+def operator(api: Api) -> dict[str, str]:
+    return api.login("op@a.test")
+
+
+def plain_member(api: Api) -> dict[str, str]:
+    return api.login("alice@example.org")
+
+
+# list_members
+
+
+def test_list_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url(), headers=operator(api))
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["key"] for item in body["items"]] == ["op", "alice", "carol"]
+    assert body["next_cursor"] is None
+    alice = body["items"][1]
+    assert alice["community_key"] == "a"
+    assert alice["user_id"] == "alice@example.org"
+    assert alice["role"] == "consumer"
+    assert alice["status"] == "active"
+    assert alice["area"] == "north"
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"role": "prosumer"}, ["carol"]),
+    ({"status": "active"}, ["op", "alice"]),
+    ({"area": "north"}, ["op", "alice", "carol"]),
+    ({"area": "south"}, []),
+    ({"role": "consumer", "status": "active"}, ["alice"]),
+])
+def test_list_members_filters(api: Api, params: dict[str, str], expected: list[str]) -> None:
+    seed(api)
+    response = api.client.get(url(), params=params, headers=api.admin())
+    assert response.status_code == 200
+    assert keys(response) == expected
+
+
+def test_list_members_pages(api: Api) -> None:
+    seed(api)
+    first = api.client.get(url(), params={"limit": 2}, headers=api.admin())
+    assert keys(first) == ["op", "alice"]
+    cursor = first.json()["next_cursor"]
+    second = api.client.get(url(), params={"limit": 2, "cursor": cursor}, headers=api.admin())
+    assert keys(second) == ["carol"]
+    assert second.json()["next_cursor"] is None
+
+
+def test_list_members_refuses_a_cursor_of_another_filter(api: Api) -> None:
+    seed(api)
+    first = api.client.get(url(), params={"limit": 1}, headers=api.admin())
+    response = api.client.get(url(), params={"role": "consumer",
+                                             "cursor": first.json()["next_cursor"]},
+                              headers=api.admin())
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_cursor"
+    other = api.client.get(url("b"), params={"cursor": first.json()["next_cursor"]},
+                           headers=api.admin())
+    assert other.status_code == 400
+    assert other.json()["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("params", [{"role": "king"}, {"status": "asleep"}, {"cursor": "%%"},
+                                    {"limit": "ten"}])
+def test_list_members_refuses_bad_parameters(api: Api, params: dict[str, str]) -> None:
+    seed(api)
+    response = api.client.get(url(), params=params, headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_list_members_of_unknown_or_foreign_community(api: Api) -> None:
+    seed(api)
+    for community, headers in (("nope", api.admin()), ("b", operator(api))):
+        response = api.client.get(url(community), headers=headers)
+        assert response.status_code == 404
+        assert response.json()["code"] == "community_not_found"
+
+
+def test_list_members_needs_a_token(api: Api) -> None:
+    assert api.client.get(url()).status_code == 401
+
+
+def test_list_members_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url(), headers=plain_member(api))
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_an_administrator"
+
+
+# create_member
+
+
+def test_create_member(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url(), json=new_member(type="schema:Person", did="did:web:dave",
+                                                      extra={"nickname": "D"}),
+                               headers=operator(api))
+    assert response.status_code == 201
+    body = response.json()
+    assert body["key"] == "dave"
+    assert body["community_key"] == "a"
+    assert body["status"] == "pending"
+    assert body["type"] == "schema:Person"
+    assert body["did"] == "did:web:dave"
+    assert body["extra"] == {"nickname": "D"}
+    listed = api.client.get(url(), headers=operator(api))
+    assert keys(listed) == ["op", "alice", "carol", "dave"]
+
+
+def test_create_member_with_status(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url(), json=new_member(status="active"), headers=api.admin())
+    assert response.status_code == 201
+    assert response.json()["status"] == "active"
+    assert response.json()["did"] is None
+
+
+@pytest.mark.parametrize(("changes", "code"), [
+    ({"key": "alice"}, "member_exists"),
+    ({"user_id": "alice@example.org"}, "user_id_taken"),
+])
+def test_create_member_refuses_a_taken_key_or_user_id(
+    api: Api, changes: dict[str, str], code: str
+) -> None:
+    seed(api)
+    response = api.client.post(url(), json=new_member(**changes), headers=api.admin())
+    assert response.status_code == 409
+    assert response.json()["code"] == code
+
+
+def test_create_member_with_a_key_or_user_id_of_another_community(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url(), json=new_member(key="bob", user_id="bob@example.org"),
+                               headers=api.admin())
+    assert response.status_code == 201
+
+
+def test_create_member_refuses_a_did_used_in_any_community(api: Api) -> None:
+    seed(api)
+    first = api.client.post(url("b"), json=new_member(did="did:web:x"), headers=api.admin())
+    assert first.status_code == 201
+    response = api.client.post(url(), json=new_member(did="did:web:x"), headers=api.admin())
+    assert response.status_code == 409
+    assert response.json()["code"] == "did_taken"
+
+
+def test_create_member_refuses_an_unknown_area(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url(), json=new_member(area="south"), headers=api.admin())
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_area"
+    assert response.json()["errors"][0]["code"] == "unknown_area"
+
+
+def test_create_member_refuses_extra_naming_member_properties(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url(), json=new_member(extra={"role": "admin"}),
+                               headers=api.admin())
+    assert response.status_code == 422
+    assert response.json()["code"] == "reserved_extra_key"
+
+
+@pytest.mark.parametrize("body", [
+    {"key": "dave", "name": "Dave", "role": "consumer", "area": "north"},
+    new_member(key="bad key!"),
+    new_member(role="king"),
+    new_member(colour="red"),
+], ids=["no-user-id", "bad-key", "bad-role", "unknown-property"])
+def test_create_member_refuses_a_malformed_body(api: Api, body: dict[str, Any]) -> None:
+    seed(api)
+    response = api.client.post(url(), json=body, headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_create_member_in_unknown_or_foreign_community(api: Api) -> None:
+    seed(api)
+    for community, headers in (("nope", api.admin()), ("b", operator(api))):
+        response = api.client.post(url(community), json=new_member(), headers=headers)
+        assert response.status_code == 404
+        assert response.json()["code"] == "community_not_found"
+
+
+def test_create_member_refuses_another_media_type(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url(), content=b"key=dave",
+                               headers={**api.admin(), "Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_create_member_refuses_a_huge_body(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url(), json=new_member(extra={"blob": "x" * 3_000_000}),
+                               headers=api.admin())
+    assert response.status_code == 413
+
+
+def test_create_member_needs_a_token(api: Api) -> None:
+    assert api.client.post(url(), json=new_member()).status_code == 401
+
+
+def test_create_member_is_not_for_plain_members_nor_overseers(api: Api) -> None:
+    seed(api)
+    member = api.client.post(url(), json=new_member(), headers=plain_member(api))
+    assert member.status_code == 403
+    assert member.json()["code"] == "not_an_administrator"
+    overseer = api.client.post(url(), json=new_member(),
+                               headers=api.login("watch@commonwatt.test", role="overseer"))
+    assert overseer.status_code == 403
+    assert overseer.json()["code"] == "read_only"
+
+
+# get_member
+
+
+def test_get_member_detail(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("a", "alice"), headers=operator(api))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["key"] == "alice"
+    assert [point["id"] for point in body["delivery_points"]] == ["IT-Z", "IT-A"]
+    assert body["delivery_points"][0]["member_key"] == "alice"
+    assert body["asset_counts"] == {"meter": 2, "pv": 1}
+
+
+def test_get_member_without_assets(api: Api) -> None:
+    seed(api)
+    body = api.client.get(url("a", "carol"), headers=api.admin()).json()
+    assert body["asset_counts"] == {}
+    assert [point["id"] for point in body["delivery_points"]] == ["IT-carol-POD"]
+
+
+def test_get_unknown_member_or_one_of_another_community(api: Api) -> None:
+    seed(api)
+    for member in ("nobody", "bob"):
+        response = api.client.get(url("a", member), headers=api.admin())
+        assert response.status_code == 404
+        assert response.json()["code"] == "member_not_found"
+
+
+def test_get_member_of_foreign_community(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("b", "bob"), headers=operator(api))
+    assert response.status_code == 404
+    assert response.json()["code"] == "community_not_found"
+
+
+def test_get_member_refuses_an_overlong_key(api: Api) -> None:
+    response = api.client.get(url("a", "m" * 129), headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_get_member_needs_a_token(api: Api) -> None:
+    assert api.client.get(url("a", "alice")).status_code == 401
+
+
+def test_get_member_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("a", "alice"), headers=plain_member(api))
+    assert response.status_code == 403
+
+
+# update_member
+
+
+def test_update_member_changes_only_given_properties(api: Api) -> None:
+    seed(api)
+    created = api.client.post(url(), json=new_member(type="schema:Person", did="did:web:d",
+                                                     extra={"a": 1}), headers=api.admin())
+    assert created.status_code == 201
+    response = api.client.patch(url("a", "dave"), json={"name": "David", "role": "prosumer"},
+                                headers=operator(api))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "David"
+    assert body["role"] == "prosumer"
+    assert body["type"] == "schema:Person"
+    assert body["did"] == "did:web:d"
+    assert body["extra"] == {"a": 1}
+    assert body["user_id"] == "dave@example.org"
+    assert body["updated_at"] >= created.json()["updated_at"]
+
+
+def test_update_member_clears_type_and_did_and_replaces_extra(api: Api) -> None:
+    seed(api)
+    api.client.post(url(), json=new_member(type="schema:Person", did="did:web:d",
+                                           extra={"a": 1}), headers=api.admin())
+    response = api.client.patch(url("a", "dave"),
+                                json={"type": None, "did": None, "extra": {"b": 2}},
+                                headers=api.admin())
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["type"], body["did"], body["extra"]) == (None, None, {"b": 2})
+    stored = api.client.get(url("a", "dave"), headers=api.admin()).json()
+    assert (stored["type"], stored["did"], stored["extra"]) == (None, None, {"b": 2})
+
+
+def test_update_member_to_its_own_user_id_and_did(api: Api) -> None:
+    seed(api)
+    api.client.post(url(), json=new_member(did="did:web:d"), headers=api.admin())
+    response = api.client.patch(url("a", "dave"),
+                                json={"user_id": "dave@example.org", "did": "did:web:d"},
+                                headers=api.admin())
+    assert response.status_code == 200
+
+
+def test_update_member_area(api: Api) -> None:
+    seed(api)
+    response = api.client.patch(url("a", "alice"), json={"area": "north"}, headers=api.admin())
+    assert response.status_code == 200
+    assert response.json()["area"] == "north"
+
+
+@pytest.mark.parametrize(("patch", "code"), [
+    ({"user_id": "op@a.test"}, "user_id_taken"),
+    ({"did": "did:web:b"}, "did_taken"),
+])
+def test_update_member_refuses_a_taken_user_id_or_did(
+    api: Api, patch: dict[str, str], code: str
+) -> None:
+    seed(api)
+    api.client.post(url("b"), json=new_member(did="did:web:b"), headers=api.admin())
+    response = api.client.patch(url("a", "alice"), json=patch, headers=api.admin())
+    assert response.status_code == 409
+    assert response.json()["code"] == code
+
+
+def test_update_member_refuses_an_unknown_area(api: Api) -> None:
+    seed(api)
+    response = api.client.patch(url("a", "alice"), json={"area": "south"}, headers=api.admin())
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_area"
+
+
+def test_update_member_refuses_extra_naming_member_properties(api: Api) -> None:
+    seed(api)
+    response = api.client.patch(url("a", "alice"), json={"extra": {"assets": {}}},
+                                headers=api.admin())
+    assert response.status_code == 422
+    assert response.json()["code"] == "reserved_extra_key"
+
+
+@pytest.mark.parametrize("body", [{}, {"name": None}, {"key": "other"}, {"role": "king"}],
+                         ids=["empty", "null-name", "key", "bad-role"])
+def test_update_member_refuses_a_malformed_body(api: Api, body: dict[str, Any]) -> None:
+    seed(api)
+    response = api.client.patch(url("a", "alice"), json=body, headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_update_unknown_or_foreign_member(api: Api) -> None:
+    seed(api)
+    missing = api.client.patch(url("a", "bob"), json={"name": "B"}, headers=api.admin())
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "member_not_found"
+    foreign = api.client.patch(url("b", "bob"), json={"name": "B"}, headers=operator(api))
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "community_not_found"
+
+
+def test_update_member_refuses_another_media_type(api: Api) -> None:
+    seed(api)
+    response = api.client.patch(url("a", "alice"), content=b"name=x",
+                                headers={**api.admin(), "Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_update_member_refuses_a_huge_body(api: Api) -> None:
+    seed(api)
+    response = api.client.patch(url("a", "alice"), json={"extra": {"blob": "x" * 3_000_000}},
+                                headers=api.admin())
+    assert response.status_code == 413
+
+
+def test_update_member_needs_a_token(api: Api) -> None:
+    assert api.client.patch(url("a", "alice"), json={"name": "x"}).status_code == 401
+
+
+def test_update_member_is_not_for_plain_members_nor_overseers(api: Api) -> None:
+    seed(api)
+    member = api.client.patch(url("a", "alice"), json={"name": "x"}, headers=plain_member(api))
+    assert member.status_code == 403
+    overseer = api.client.patch(url("a", "alice"), json={"name": "x"},
+                                headers=api.login("watch@commonwatt.test", role="overseer"))
+    assert overseer.status_code == 403
+    assert overseer.json()["code"] == "read_only"
+
+
+# delete_member
+
+
+def count_rows(api: Api, model: type[Asset] | type[DeliveryPoint]) -> int:
+    with Session(api.engine) as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def test_delete_member_deactivates_it(api: Api) -> None:
+    seed(api)
+    response = api.client.delete(url("a", "alice"), headers=operator(api))
+    assert response.status_code == 204
+    body = api.client.get(url("a", "alice"), headers=api.admin()).json()
+    assert body["status"] == "inactive"
+    assert body["asset_counts"] == {"meter": 2, "pv": 1}
+
+
+def test_delete_member_with_purge_erases_it_and_its_holdings(api: Api) -> None:
+    seed(api)
+    points, assets = count_rows(api, DeliveryPoint), count_rows(api, Asset)
+    response = api.client.delete(url("a", "alice"), params={"purge": "true"},
+                                 headers=api.admin())
+    assert response.status_code == 204
+    assert api.client.get(url("a", "alice"), headers=api.admin()).status_code == 404
+    assert count_rows(api, DeliveryPoint) == points - 2
+    assert count_rows(api, Asset) == assets - 3
+    detail = api.client.get("/api/admin/communities/a", headers=api.admin()).json()
+    assert detail["member_count"] == 2
+
+
+def test_delete_unknown_or_foreign_member(api: Api) -> None:
+    seed(api)
+    missing = api.client.delete(url("a", "bob"), headers=api.admin())
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "member_not_found"
+    foreign = api.client.delete(url("b", "bob"), headers=operator(api))
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "community_not_found"
+
+
+def test_delete_member_refuses_a_bad_purge(api: Api) -> None:
+    seed(api)
+    response = api.client.delete(url("a", "alice"), params={"purge": "perhaps"},
+                                 headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_delete_member_needs_a_token(api: Api) -> None:
+    assert api.client.delete(url("a", "alice")).status_code == 401
+
+
+def test_delete_member_is_not_for_plain_members_nor_overseers(api: Api) -> None:
+    seed(api)
+    assert api.client.delete(url("a", "alice"), headers=plain_member(api)).status_code == 403
+    overseer = api.client.delete(url("a", "alice"),
+                                 headers=api.login("watch@commonwatt.test", role="overseer"))
+    assert overseer.status_code == 403
+    assert overseer.json()["code"] == "read_only"
+
+
+# set_member_status
+
+
+def test_set_member_status(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("a", "carol", "/status"), json={"status": "active"},
+                              headers=operator(api))
+    assert response.status_code == 200
+    assert response.json()["status"] == "active"
+    active = api.client.get(url(), params={"status": "active"}, headers=api.admin())
+    assert keys(active) == ["op", "alice", "carol"]
+
+
+@pytest.mark.parametrize("body", [{}, {"status": "asleep"}, {"status": "active", "x": 1}])
+def test_set_member_status_refuses_a_malformed_body(api: Api, body: dict[str, Any]) -> None:
+    seed(api)
+    response = api.client.put(url("a", "carol", "/status"), json=body, headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_set_status_of_unknown_or_foreign_member(api: Api) -> None:
+    seed(api)
+    missing = api.client.put(url("a", "bob", "/status"), json={"status": "active"},
+                             headers=api.admin())
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "member_not_found"
+    foreign = api.client.put(url("b", "bob", "/status"), json={"status": "active"},
+                             headers=operator(api))
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "community_not_found"
+
+
+def test_set_member_status_refuses_another_media_type(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("a", "carol", "/status"), content=b"active",
+                              headers={**api.admin(), "Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_set_member_status_refuses_a_huge_body(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("a", "carol", "/status"),
+                              content=b'{"status": "active"' + b" " * 3_000_000 + b"}",
+                              headers={**api.admin(), "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_set_member_status_needs_a_token(api: Api) -> None:
+    response = api.client.put(url("a", "carol", "/status"), json={"status": "active"})
+    assert response.status_code == 401
+
+
+def test_set_member_status_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.put(url("a", "carol", "/status"), json={"status": "active"},
+                              headers=plain_member(api))
+    assert response.status_code == 403
+
+
+# get_member_by_user_id
+
+
+def test_get_member_by_user_id(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("a", "by-user-id/alice@example.org"), headers=operator(api))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["key"] == "alice"
+    assert body["asset_counts"] == {"meter": 2, "pv": 1}
+    assert len(body["delivery_points"]) == 2
+
+
+def test_get_member_by_unknown_or_foreign_user_id(api: Api) -> None:
+    seed(api)
+    for user_id in ("nobody@example.org", "bob@example.org"):
+        response = api.client.get(url("a", f"by-user-id/{user_id}"), headers=api.admin())
+        assert response.status_code == 404
+        assert response.json()["code"] == "member_not_found"
+    foreign = api.client.get(url("b", "by-user-id/bob@example.org"), headers=operator(api))
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "community_not_found"
+
+
+def test_get_member_by_user_id_refuses_an_overlong_id(api: Api) -> None:
+    response = api.client.get(url("a", "by-user-id/" + "u" * 321), headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_get_member_by_user_id_needs_a_token(api: Api) -> None:
+    assert api.client.get(url("a", "by-user-id/alice@example.org")).status_code == 401
+
+
+def test_get_member_by_user_id_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("a", "by-user-id/alice@example.org"),
+                              headers=plain_member(api))
+    assert response.status_code == 403
+
+
+# list_member_delivery_points
+
+
+def test_list_member_delivery_points(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("a", "alice", "/delivery-points"), headers=operator(api))
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [point["id"] for point in items] == ["IT-Z", "IT-A"]
+    assert items[0] == {"id": "IT-Z", "type": "pod", "member_key": "alice",
+                        "community_key": "a", "description": None, "address": None,
+                        "tariff": None, "active": True, "extra": {}}
+
+
+def test_list_delivery_points_of_unknown_or_foreign_member(api: Api) -> None:
+    seed(api)
+    missing = api.client.get(url("a", "bob", "/delivery-points"), headers=api.admin())
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "member_not_found"
+    foreign = api.client.get(url("b", "bob", "/delivery-points"), headers=operator(api))
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "community_not_found"
+
+
+def test_list_member_delivery_points_refuses_an_overlong_key(api: Api) -> None:
+    response = api.client.get(url("a", "m" * 129, "/delivery-points"), headers=api.admin())
+    assert response.status_code == 400
+
+
+def test_list_member_delivery_points_needs_a_token(api: Api) -> None:
+    assert api.client.get(url("a", "alice", "/delivery-points")).status_code == 401
+
+
+def test_list_member_delivery_points_is_not_for_plain_members(api: Api) -> None:
+    seed(api)
+    response = api.client.get(url("a", "alice", "/delivery-points"), headers=plain_member(api))
+    assert response.status_code == 403

@@ -1,0 +1,48 @@
+"""GET /health and GET /version."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from tests.factories import Api
+
+
+def test_health_reports_the_database(api: Api) -> None:
+    response = api.client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["status"] == "ok"
+    assert body["database"]["revision"] == "0001"
+    assert body["database"]["backend"] in {"sqlite", "postgresql"}
+
+
+def test_health_is_503_when_the_database_is_broken(api: Api) -> None:
+    with api.engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+    response = api.client.get("/api/health")
+    assert response.status_code == 503
+    assert response.json()["database"]["status"] == "error"
+
+
+def test_version_names_the_service_and_api_version(api: Api) -> None:
+    body = api.client.get("/api/version").json()
+    assert body["name"] == "commonwatt"
+    assert body["api_version"] == api.client.get("/api/openapi.json").json()["info"]["version"]
+
+
+def test_openapi_document_is_self_contained_and_swagger_ui_is_served(api: Api) -> None:
+    document = api.client.get("/api/openapi.json").json()
+    assert document["openapi"] == "3.0.3"
+    refs = [value for value in _walk(document) if isinstance(value, str)]
+    assert not [ref for ref in refs if ref.endswith(".yaml") or ".yaml#" in ref]
+    assert api.client.get("/api/ui/").status_code == 200
+
+
+def _walk(node: object) -> list[object]:
+    if isinstance(node, dict):
+        return [value for key, child in node.items() for value in
+                ([child] if key == "$ref" else _walk(child))]
+    if isinstance(node, list):
+        return [value for child in node for value in _walk(child)]
+    return []
