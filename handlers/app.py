@@ -21,7 +21,9 @@ from handlers.problems import (
     Problem,
     handle_domain_error,
     handle_framework_problem,
-    handle_http_exception,
+    AllowedMethods,
+    handle_undecodable_body,
+    http_exception_handler,
     handle_unexpected,
 )
 from handlers.runtime import Runtime, RuntimeMiddleware
@@ -69,9 +71,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # (the YAML import takes three names of YAML); the choice it logs is always right.
     logging.getLogger("connexion.operations.openapi").setLevel(logging.ERROR)
 
+    spec = openapi.bundled_spec()
     app = AsyncApp(__name__, specification_dir=str(Path(openapi.__file__).parent))
     app.add_api(
-        openapi.bundled_spec(),
+        spec,
         base_path=BASE_PATH,
         resolver=RelativeResolver("handlers"),
         strict_validation=True,
@@ -86,7 +89,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for domain_error in (Problem, StorageError, BundleError):
         app.add_error_handler(domain_error, handle_domain_error)
     app.add_error_handler(ProblemException, handle_framework_problem)
-    app.add_error_handler(HTTPException, handle_http_exception)
+    app.add_error_handler(HTTPException,
+                          http_exception_handler(AllowedMethods(spec["paths"], BASE_PATH)))
+    app.add_error_handler(UnicodeDecodeError, handle_undecodable_body)
     app.add_error_handler(Exception, handle_unexpected)
     app.runtime = runtime
     return app

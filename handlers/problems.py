@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from connexion.exceptions import ProblemException
@@ -137,15 +138,48 @@ async def handle_framework_problem(
     return problem_response(status, code, detail, headers=headers)
 
 
-async def handle_http_exception(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+class AllowedMethods:
+    """The methods the spec documents for each path, to answer 405 with a true Allow header."""
+
+    def __init__(self, paths: dict[str, dict[str, Any]], base_path: str) -> None:
+        self.routes = [
+            (re.compile("^" + re.escape(base_path) +
+                        re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+             sorted({method.upper() for method in item} |
+                    ({"HEAD"} if "get" in item else set())))
+            for path, item in paths.items()
+        ]
+
+    def for_path(self, path: str) -> list[str]:
+        for pattern, methods in self.routes:
+            if pattern.match(path):
+                return methods
+        return []
+
+
+def http_exception_handler(allowed: AllowedMethods) -> Any:
     """Starlette HTTP errors (unknown path 404, wrong method 405) as problems."""
-    assert isinstance(error, HTTPException)
-    status = error.status_code
-    if status >= 500:
-        return await handle_unexpected(request, error)
-    detail = str(error.detail) if error.detail else TITLES.get(status, "Error")
-    return problem_response(status, DEFAULT_CODES.get(status, "error"), detail,
-                            headers=dict(error.headers or {}))
+
+    async def handle_http_exception(
+        request: ConnexionRequest, error: Exception
+    ) -> ConnexionResponse:
+        assert isinstance(error, HTTPException)
+        status = error.status_code
+        if status >= 500:
+            return await handle_unexpected(request, error)
+        headers = dict(error.headers or {})
+        if status == 405:
+            headers["Allow"] = ", ".join(allowed.for_path(request.url.path))
+        detail = str(error.detail) if error.detail else TITLES.get(status, "Error")
+        return problem_response(status, DEFAULT_CODES.get(status, "error"), detail,
+                                headers=headers)
+
+    return handle_http_exception
+
+
+async def handle_undecodable_body(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """A JSON body that is not UTF-8."""
+    return problem_response(400, "invalid_encoding", "the request body is not valid UTF-8")
 
 
 async def handle_unexpected(request: ConnexionRequest, error: Exception) -> ConnexionResponse:

@@ -86,6 +86,8 @@ class LoadResult:
     """What the concurrent clients saw during one timed phase."""
 
     elapsed: float
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
@@ -275,6 +277,14 @@ def tail(path: Path) -> str:
     return "(empty log)"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 when unreadable)."""
+    with suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def peak_memory_mb(pid: int) -> float | None:
     """VmHWM, the resident-set high-water mark of a process, in MB (10^6 bytes)."""
     with suppress(OSError):
@@ -317,7 +327,8 @@ def member_cursors(client: httpx.Client, community: str) -> list[str | None]:
         cursors.append(following)
 
 
-def run_load(base_url: str, token: str, *, clients: int, seconds: float, max_requests: int,
+def run_load(base_url: str, token: str, *, pid: int, clients: int, seconds: float,
+             max_requests: int,
              request_of: Callable[[random.Random], tuple[str, dict[str, str]]]) -> LoadResult:
     """`clients` threads, each with its own keep-alive httpx.Client, for `seconds`."""
     per_client = max(1, max_requests // clients)
@@ -354,11 +365,13 @@ def run_load(base_url: str, token: str, *, clients: int, seconds: float, max_req
         thread.start()
     stop_at[0] = time.perf_counter() + seconds + 3600  # until everyone is warmed up
     barrier.wait(timeout=120)
+    server_cpu, client_cpu = cpu_seconds(pid), time.process_time()
     started = time.perf_counter()
     stop_at[0] = started + seconds
     for thread in threads:
         thread.join(timeout=seconds + 120)
-    total = LoadResult(time.perf_counter() - started)
+    total = LoadResult(time.perf_counter() - started, server_cpu=cpu_seconds(pid) - server_cpu,
+                       client_cpu=time.process_time() - client_cpu)
     for result in results:
         total.latencies.extend(result.latencies)
         total.statuses.update(result.statuses)
@@ -411,6 +424,10 @@ def load_rows(backend: str, label: str, result: LoadResult) -> list[Row]:
         Row(backend, f"{label}: requests/s", f"{rate:,.0f}"),
         Row(backend, f"{label}: latency p50", f"{result.percentile(0.50) * 1000:.1f} ms"),
         Row(backend, f"{label}: latency p99", f"{result.percentile(0.99) * 1000:.1f} ms"),
+        Row(backend, f"{label}: server CPU per request",
+            f"{result.server_cpu / max(1, result.requests) * 1000:.2f} ms "
+            f"(server {result.server_cpu / result.elapsed:.0%} of a core, "
+            f"clients {result.client_cpu / result.elapsed:.0%})"),
         Row(backend, f"{label}: errors", f"{result.errors} of {result.requests}"
             + (f" ({detail})" if detail else ""), "0", "ok" if result.errors == 0 else "FAIL"),
     ]
@@ -500,7 +517,7 @@ def measure(backend: str, client: httpx.Client, base_url: str, token: str, bundl
     community = bundle.key
     say(f"[{backend}] asset detail, {args.clients} clients x {args.seconds:g} s...")
     asset_keys = bundle.asset_keys
-    result = run_load(base_url, token, clients=args.clients, seconds=args.seconds,
+    result = run_load(base_url, token, pid=pid, clients=args.clients, seconds=args.seconds,
                       max_requests=args.max_requests,
                       request_of=lambda rng: (
                           f"/api/admin/communities/{community}/assets/{rng.choice(asset_keys)}",
@@ -522,7 +539,7 @@ def measure(backend: str, client: httpx.Client, base_url: str, token: str, bundl
             params["cursor"] = cursor
         return f"/api/admin/communities/{community}/members", params
 
-    result = run_load(base_url, token, clients=args.clients, seconds=args.seconds,
+    result = run_load(base_url, token, pid=pid, clients=args.clients, seconds=args.seconds,
                       max_requests=args.max_requests, request_of=page_request)
     rows.extend(load_rows(backend, f"member page ({PAGE_SIZE})", result))
     return rows
@@ -557,6 +574,8 @@ def print_table(rows: list[Row], bundle: Bundle, args: argparse.Namespace) -> No
     print(f"CommonWatt registry benchmark: {bundle.members:,} members, {bundle.assets:,} "
           f"assets, {len(bundle.data) / 1_048_576:.1f} MiB YAML; {args.clients} clients x "
           f"{args.seconds:g} s; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+    print(f"load average (1 min) at start {args.load_at_start:.2f}, at end "
+          f"{os.getloadavg()[0]:.2f}: anything above ~0.5 means other work shared the CPUs")
     rule = "-+-".join("-" * width for width in widths)
     for number, line in enumerate(table):
         print(" | ".join(cell[:width].ljust(width) for cell, width in zip(line, widths,
@@ -586,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
         parser.error("--clients and --seconds must be positive")
+    args.load_at_start = os.getloadavg()[0]
     bundle = make_bundle(args)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     rows: list[Row] = []
