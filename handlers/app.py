@@ -12,6 +12,7 @@ from connexion.operations import OpenAPIOperation
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from connexion.spec import OpenAPISpecification
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 import openapi
@@ -22,6 +23,7 @@ from handlers.problems import (
     handle_domain_error,
     handle_framework_problem,
     AllowedMethods,
+    handle_data_error,
     handle_undecodable_body,
     http_exception_handler,
     handle_unexpected,
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_error_handler(HTTPException,
                           http_exception_handler(AllowedMethods(spec["paths"], BASE_PATH)))
     app.add_error_handler(UnicodeDecodeError, handle_undecodable_body)
+    app.add_error_handler(DataError, handle_data_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.runtime = runtime
     return app

@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, and the request body size cap (413 as a problem)."""
+"""ASGI middleware: request ids, the body size cap (413) and NUL refusal, as problems."""
 
 from __future__ import annotations
 
@@ -42,17 +42,21 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+    """Refuses bodies over `max_bytes` with 413 (by Content-Length or while streaming), and
+    NUL characters in the path or query with 400, before any handler runs."""
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def _send_413(self, send: Any) -> None:
-        body = json.dumps(problem_body(
-            413, "body_too_large", f"the request body is larger than {self.max_bytes} bytes"
-        )).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
+        await self._send_problem(send, 413, "body_too_large",
+                                 f"the request body is larger than {self.max_bytes} bytes")
+
+    @staticmethod
+    async def _send_problem(send: Any, status: int, code: str, detail: str) -> None:
+        body = json.dumps(problem_body(status, code, detail)).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", PROBLEM_JSON.encode()),
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
@@ -63,9 +67,40 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await self._send_problem(send, 400, "invalid_value",
+                                     "the path or query contains a NUL character")
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._send_413(send)
+            return
+        if declared is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            # Connexion reads a body without Content-Length as absent: buffer it (within the
+            # cap) and say how long it is.
+            chunks: list[bytes] = []
+            size, more_body = 0, True
+            while more_body:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.max_bytes:
+                    await self._send_413(send)
+                    return
+                more_body = message.get("more_body", False)
+            scope = {**scope, "headers": [
+                *[(name, value) for name, value in scope["headers"]
+                  if name not in (b"transfer-encoding", b"content-length")],
+                (b"content-length", str(size).encode())]}
+            buffered = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+            async def replay() -> dict[str, Any]:
+                return buffered.pop() if buffered else await receive()
+
+            await self.app(scope, replay, send)
             return
         received = 0
         started = False

@@ -177,6 +177,14 @@ def http_exception_handler(allowed: AllowedMethods) -> Any:
     return handle_http_exception
 
 
+async def handle_data_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """A value the database cannot store (a NUL character, a number out of range)."""
+    logger.info("database refused a value: %s", type(error).__name__)
+    return problem_response(400, "invalid_value",
+                            "a value in the request cannot be stored (for instance a NUL "
+                            "character or an out-of-range number)")
+
+
 async def handle_undecodable_body(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     """A JSON body that is not UTF-8."""
     return problem_response(400, "invalid_encoding", "the request body is not valid UTF-8")

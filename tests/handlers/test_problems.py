@@ -56,3 +56,26 @@ def test_unexpected_error_is_a_500_problem_with_a_logged_request_id(
     assert "secret internal detail" not in response.text
     assert "Traceback" not in response.text
     assert any("req-42" in record.getMessage() for record in caplog.records)
+
+
+def test_nul_characters_are_400_on_every_backend(api: Api) -> None:
+    headers = api.admin()
+    for url in ("/api/admin/communities/a%00b", "/api/admin/communities?key=a%00b"):
+        response = api.client.get(url, headers=headers)
+        assert response.status_code == 400, url
+        assert response.json()["code"] == "invalid_value"
+    response = api.client.post("/api/admin/lookup/assets-by-sensor-ids", json=["a\x00b"],
+                               headers=headers)
+    assert response.status_code in {200, 400}
+    assert response.headers["content-type"].startswith("application/")
+
+
+def test_chunked_json_body_is_read_like_any_other(api: Api) -> None:
+    def chunks() -> object:
+        yield b'{"email": "nobody@example.org", '
+        yield b'"password": "not the password"}'
+
+    response = api.client.post("/api/auth/login", content=chunks(),
+                               headers={"Content-Type": "application/json"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
