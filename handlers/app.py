@@ -19,14 +19,14 @@ import openapi
 from bundles.errors import BundleError
 from handlers.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from handlers.problems import (
+    AllowedMethods,
     Problem,
+    handle_data_error,
     handle_domain_error,
     handle_framework_problem,
-    AllowedMethods,
-    handle_data_error,
     handle_undecodable_body,
-    http_exception_handler,
     handle_unexpected,
+    http_exception_handler,
 )
 from handlers.runtime import Runtime, RuntimeMiddleware
 from handlers.settings import Settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from storage.graph import BUNDLE_SHAPE_KEY
 from storage.models import (
     ApiToken,
     Area,
@@ -22,6 +23,11 @@ def timestamp(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def extra(values: dict[str, Any]) -> dict[str, Any]:
+    """Unknown bundle properties, without the importer's private bookkeeping key."""
+    return {key: value for key, value in values.items() if key != BUNDLE_SHAPE_KEY}
+
+
 def community_ref(community: Community) -> dict[str, Any]:
     return {"key": community.key, "name": community.name}
 
@@ -34,12 +40,12 @@ def community_summary(community: Community) -> dict[str, Any]:
 def area(row: Area) -> dict[str, Any]:
     return {"key": row.key, "name": row.name,
             "boundary": {"source": row.boundary_source, "id": row.boundary_id},
-            "topology": list(row.topology), "extra": dict(row.extra)}
+            "topology": list(row.topology), "extra": extra(row.extra)}
 
 
 def topology_node(row: TopologyNode) -> dict[str, Any]:
     return {"id": row.node_id, "type": row.type, "name": row.name, "parent": row.parent,
-            "operator_id": row.operator_id, "extra": dict(row.extra)}
+            "operator_id": row.operator_id, "extra": extra(row.extra)}
 
 
 def community_detail(
@@ -49,7 +55,7 @@ def community_detail(
         **community_summary(community),
         "legal": community.legal, "links": community.links, "contact": community.contact,
         "settings": community.settings, "operators": community.operators,
-        "extra": dict(community.extra),
+        "extra": extra(community.extra),
         "areas": [area(row) for row in areas],
         "topology": [topology_node(row) for row in nodes],
         "member_count": member_count,
@@ -59,7 +65,7 @@ def community_detail(
 def member(row: Member, community_key: str) -> dict[str, Any]:
     return {"key": row.key, "community_key": community_key, "user_id": row.user_id,
             "name": row.name, "type": row.type, "role": row.role, "area": row.area,
-            "status": row.status, "did": row.did, "extra": dict(row.extra),
+            "status": row.status, "did": row.did, "extra": extra(row.extra),
             "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at)}
 
 
@@ -67,7 +73,7 @@ def delivery_point(row: DeliveryPoint, member_key: str, community_key: str) -> d
     return {"id": row.dp_id, "type": row.type, "member_key": member_key,
             "community_key": community_key, "description": row.description,
             "address": row.address, "tariff": row.tariff, "active": row.active,
-            "extra": dict(row.extra)}
+            "extra": extra(row.extra)}
 
 
 def member_detail(
