@@ -18,11 +18,13 @@ from typing import Any
 from sqlmodel import Session
 from yaml.resolver import Resolver
 
+from bundles.parse import gc_paused
 from storage import graph as graph_store
 from storage.errors import NotFound
 from storage.graph import BUNDLE_SHAPE_KEY, CommunityGraph
 
 _ENVELOPE_FIRST = ("version", "schema_version", "metadata")
+_ENVELOPE_DEFAULTS = {"version": "1.0", "schema_version": "0.7"}
 
 
 def _put(target: dict[str, Any], name: str, value: Any) -> None:
@@ -40,7 +42,9 @@ def _merge_extra(target: dict[str, Any], extra: dict[str, Any] | None) -> dict[s
 def graph_to_document(graph: CommunityGraph) -> dict[str, Any]:
     """The bundle document of a community graph."""
     row = graph.community
-    envelope = row.get("envelope") or {}
+    # A community written by the API rather than imported has no envelope: give it the
+    # required properties, so that the export imports again.
+    envelope = {**_ENVELOPE_DEFAULTS, **(row.get("envelope") or {})}
     document: dict[str, Any] = {name: envelope[name] for name in _ENVELOPE_FIRST
                                 if name in envelope}
     for name, value in envelope.items():
@@ -150,8 +154,9 @@ def export_communities(session: Session, *, community_keys: list[str] | None) ->
     if missing:
         raise NotFound("no community " + ", ".join(repr(key) for key in missing),
                        code="community_not_found")
-    return dump_documents([export_community_document(session, community_id=ids[key])
-                           for key in keys])
+    with gc_paused():
+        return dump_documents([export_community_document(session, community_id=ids[key])
+                               for key in keys])
 
 
 # ------------------------------------------------------------------------ YAML text
@@ -214,18 +219,25 @@ class _Writer:
 
     def mapping(self, value: dict[str, Any], indent: str, lead: str) -> None:
         out = self.out
+        strings = self.strings
         deeper = indent + "  "
         for key, item in value.items():
-            name = self.scalar(key)
+            name = strings.get(key) or self.scalar(key)
             if len(name) > _MAX_IMPLICIT_KEY:  # an implicit key may not be longer than 1024
                 out.append(f"{lead}? {name}\n")
                 head = f"{indent}:"
             else:
                 head = f"{lead}{name}:"
-            if isinstance(item, dict) and item:
+            kind = item.__class__
+            if kind is str:  # the common case, inlined
+                text = strings.get(item)
+                if text is None:
+                    text = strings[item] = _string(item)
+                out.append(f"{head} {text}\n")
+            elif kind is dict and item:
                 out.append(head + "\n")
                 self.mapping(item, deeper, deeper)
-            elif isinstance(item, list) and item:
+            elif kind is list and item:
                 out.append(head + "\n")
                 self.sequence(item, deeper)
             else:

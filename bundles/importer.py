@@ -14,6 +14,7 @@ from typing import Any, Literal, TypedDict
 from sqlmodel import Session
 
 from bundles.errors import BundleRefused, CommunityExists
+from bundles.parse import gc_paused
 from bundles.validate import KNOWN_ASSET_TYPES, collect_refusals, stores_as_assets
 from storage import graph as graph_store
 from storage.assets import derived_columns
@@ -27,6 +28,7 @@ AREA_PROPERTIES = ("name", "boundary", "topology")
 MEMBER_PROPERTIES = ("user_id", "did", "name", "type", "role", "area", "status",
                      "delivery_points", "assets")
 DP_PROPERTIES = ("id", "type", "description", "address", "tariff", "active")
+MAX_WARNINGS = 100
 
 
 class Counts(TypedDict):
@@ -176,13 +178,19 @@ def _changes(old: CommunityGraph | None, new: CommunityGraph) -> Changes:
 
 def _warnings(document: dict[str, Any]) -> list[str]:
     warnings: list[str] = []
+    unreported = 0
     for member_key, member in (document.get("members") or {}).items():
         for asset_type, value in (member.get("assets") or {}).items():
             if asset_type in KNOWN_ASSET_TYPES:
                 continue
+            if len(warnings) == MAX_WARNINGS:
+                unreported += 1
+                continue
             how = ("stored as assets" if stores_as_assets(asset_type, value)
                    else "kept as given")
             warnings.append(f"member {member_key!r}: unknown asset type {asset_type!r}, {how}")
+    if unreported:
+        warnings.append(f"and {unreported} more unknown asset types")
     return warnings
 
 
@@ -211,6 +219,13 @@ def import_bundles(
     when a concurrent write got in first. `allowed_community_keys` (None: any) limits which
     communities the documents may name (refusal code forbidden_community).
     """
+    with gc_paused():
+        return _import(session, documents, dry_run=dry_run, force=force,
+                       allowed_community_keys=allowed_community_keys)
+
+
+def _import(session: Session, documents: list[dict[str, Any]], *, dry_run: bool, force: bool,
+            allowed_community_keys: set[str] | None) -> MultiImportReport:
     refusals = collect_refusals(session, documents,
                                 allowed_community_keys=allowed_community_keys)
     if refusals:
@@ -234,6 +249,7 @@ def import_bundles(
             "warnings": _warnings(document),
         })
     if not dry_run:
+        graph_store.lock_communities(session, community_ids=existing.values())
         for key in keys:
             if key in existing:
                 graph_store.delete_community_graph(session, community_id=existing[key])

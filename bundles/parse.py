@@ -43,28 +43,34 @@ _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _CONSTRUCTOR = SafeConstructor()
 _BOOLS: dict[str, bool] = SafeConstructor.bool_values
 
+# NUL and lone surrogates: no database text column (nor UTF-8) can hold them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 _NO_KEY: Any = object()
 _MERGE_KEY: Any = object()
 
 _gc_lock = threading.Lock()
 _gc_pausers = 0
+_gc_was_enabled = False
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     # Loading allocates hundreds of thousands of long-lived containers; the cyclic collector
     # would rescan them all on every generation-2 pass and more than double the load time.
-    global _gc_pausers
+    # Concurrent loads share one pause; the last one out restores what was there before.
+    global _gc_pausers, _gc_was_enabled
     with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
         _gc_pausers += 1
-        was_enabled = gc.isenabled()
-        gc.disable()
     try:
         yield
     finally:
         with _gc_lock:
             _gc_pausers -= 1
-            if _gc_pausers == 0 and was_enabled:
+            if _gc_pausers == 0 and _gc_was_enabled:
                 gc.enable()
 
 
@@ -109,14 +115,15 @@ class _Frame:
 
 def _convert(tag: str, value: str, event: Any) -> Any:
     """The Python value of a scalar whose tag is known to be one of the core JSON-able tags."""
-    if tag == _STR or tag == _TIMESTAMP:
+    if tag in (_STR, _TIMESTAMP):
         return value
     if tag == _NULL:
         return None
     if tag == _BOOL:
         result = _BOOLS.get(value.lower())
         if result is None:
-            raise BundleSyntaxError(f"{value!r} is not a boolean{_where(event)}", code="invalid_yaml")
+            raise BundleSyntaxError(f"{value!r} is not a boolean{_where(event)}",
+                                    code="invalid_yaml")
         return result
     if tag == _INT:
         if _DECIMAL.fullmatch(value):
@@ -149,6 +156,8 @@ def _convert(tag: str, value: str, event: Any) -> Any:
 def _scalar(event: Any) -> Any:
     tag = event.tag
     value = event.value
+    if event.style == '"' and _UNSTORABLE.search(value):  # only escapes can write these
+        raise _unstorable(value, _where(event))
     if tag is None or tag == "!":
         if not event.implicit[0]:
             return value  # quoted, or explicitly non-specific: a string
@@ -161,7 +170,8 @@ def _scalar(event: Any) -> Any:
     if tag in _KNOWN_SCALAR_TAGS:
         return _convert(tag, value, event)
     raise BundleSyntaxError(
-        f"the tag {tag!r} is not allowed in a bundle: only JSON values can be stored{_where(event)}",
+        f"the tag {tag!r} is not allowed in a bundle: only JSON values can be stored"
+        f"{_where(event)}",
         code="invalid_value",
     )
 
@@ -169,7 +179,15 @@ def _scalar(event: Any) -> Any:
 _KNOWN_SCALAR_TAGS = frozenset({_STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP})
 
 
-def _merged(frame: _Frame, event: Any) -> dict[str, Any]:
+def _unstorable(value: str, where: str) -> BundleSyntaxError:
+    return BundleSyntaxError(
+        f"the string {value[:40]!r} holds a NUL character or a lone surrogate, which the "
+        f"registry can't store{where}",
+        code="invalid_value",
+    )
+
+
+def _merged(frame: _Frame) -> dict[str, Any]:
     # As PyYAML's flatten_mapping: keys written in the mapping win over merged ones, and an
     # earlier mapping of a merge sequence wins over a later one.
     pairs: list[tuple[str, Any]] = []
@@ -236,7 +254,7 @@ def _read_document(loader: Any, budget: _Budget) -> Any:
             frame = stack.pop()
             if frame.is_map and frame.key is not _NO_KEY:
                 raise BundleSyntaxError("a mapping key has no value", code="invalid_yaml")
-            value = _merged(frame, event) if frame.merges else frame.container
+            value = _merged(frame) if frame.merges else frame.container
             size = frame.size
             height = frame.height
             if frame.anchor is not None:
@@ -264,6 +282,8 @@ def _read_document(loader: Any, budget: _Budget) -> Any:
             budget.nodes += size
         elif kind is events.DocumentEndEvent:
             return root
+        elif event is None or kind is events.StreamEndEvent:
+            raise BundleSyntaxError("the document ends early", code="invalid_yaml")
         else:
             continue
         if budget.nodes > budget.max_nodes:
@@ -337,7 +357,7 @@ def parse_yaml_documents(
     documents: list[dict[str, Any]] = []
     loader = _Loader(text)
     try:
-        with _gc_paused():
+        with gc_paused():
             index = 0
             while True:
                 event = loader.get_event()
@@ -357,7 +377,8 @@ def parse_yaml_documents(
                 documents.append(document)
                 index += 1
     except yaml.YAMLError as error:
-        raise BundleSyntaxError(f"the body is not valid YAML: {error}", code="invalid_yaml") from error
+        raise BundleSyntaxError(f"the body is not valid YAML: {error}",
+                                code="invalid_yaml") from error
     except RecursionError as error:  # defensive: nothing above recurses
         raise BundleSyntaxError("the document nests too deep", code="yaml_too_deep") from error
     finally:
@@ -379,10 +400,38 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def parse_json_bundle(obj: Any) -> dict[str, Any]:
-    """An already-decoded JSON body as one bundle document; it must be a mapping."""
+def parse_json_bundle(obj: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """An already-decoded JSON body as one bundle document; it must be a mapping.
+
+    Also refuses what JSON decoders accept but the registry can't store: NaN and infinity
+    (invalid_value), NUL characters and lone surrogates (invalid_value), and nesting deeper
+    than `max_depth` (yaml_too_deep, as for YAML).
+    """
     if not isinstance(obj, dict):
         raise BundleSyntaxError(
             f"the JSON body is a {_kind(obj)}, not a bundle mapping", code="not_a_mapping"
         )
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            raise BundleSyntaxError(f"the document nests deeper than {max_depth} levels",
+                                    code="yaml_too_deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise BundleSyntaxError(f"the key {key!r} is not a string",
+                                            code="invalid_key")
+                if _UNSTORABLE.search(key):
+                    raise _unstorable(key, "")
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                raise _unstorable(value, "")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise BundleSyntaxError("infinity and NaN can't be stored", code="invalid_value")
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise BundleSyntaxError(f"{_kind(value)} is not a JSON value", code="invalid_value")
     return obj

@@ -39,11 +39,16 @@ class Refusals:
         self.items: list[Refusal] = []
         self.limit = limit
         self.full = False
+        self.seen: set[tuple[int, str, str]] = set()
 
     def add(self, document: int, pointer: str, code: str, message: str) -> bool:
-        """Record one refusal; False once the limit is reached (stop looking)."""
+        """Record one refusal (once per document, pointer and code); False once the limit is
+        reached (stop looking)."""
         if self.full:
             return False
+        if (document, pointer, code) in self.seen:
+            return True
+        self.seen.add((document, pointer, code))
         if len(self.items) >= self.limit:
             self.full = True
             self.items.append(Refusal(document, "", "too_many_errors",
@@ -53,12 +58,6 @@ class Refusals:
             message = message[:MAX_MESSAGE - 3] + "..."
         self.items.append(Refusal(document, pointer, code, message))
         return True
-
-    def extend(self, refusals: Iterable[Refusal]) -> None:
-        """Record refusals made elsewhere, within the same limit."""
-        for refusal in refusals:
-            if not self.add(refusal.document, refusal.pointer, refusal.code, refusal.message):
-                return
 
 
 def escape(token: object) -> str:
@@ -187,13 +186,7 @@ class _SchemaCompiler:
             first, second = checks
             return lambda value: first(value) and second(value)
 
-        def check_all(value: Any) -> bool:
-            for check in checks:
-                if not check(value):
-                    return False
-            return True
-
-        return check_all
+        return lambda value: all(check(value) for check in checks)
 
     def _string_checks(self, schema: dict[str, Any]) -> list[_Check]:
         checks: list[_Check] = []
@@ -336,7 +329,9 @@ def stores_as_assets(asset_type: str, assets: Any) -> bool:
 
 
 def _bad_key(key: str) -> bool:
-    return key.endswith("\n") or key == BUNDLE_SHAPE_KEY
+    # The schema's key patterns end in `$`, which Python's re also matches before a final
+    # newline: "rossi\n" passes them.
+    return key.endswith("\n")
 
 
 class _Invariants:
@@ -345,9 +340,10 @@ class _Invariants:
     def __init__(self, refusals: Refusals) -> None:
         self.refusals = refusals
         self.communities: dict[str, int] = {}
-        self.sensors: dict[str, tuple[int, str]] = {}
-        self.dids: dict[str, tuple[int, str]] = {}
-        self.delivery_points: dict[str, tuple[int, str]] = {}
+        # value -> (document index, path) of its first occurrence in the request
+        self.sensors: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self.dids: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self.delivery_points: dict[str, tuple[int, tuple[Any, ...]]] = {}
 
     def add(self, index: int, where: str, code: str, message: str) -> None:
         self.refusals.add(index, where, code, message)
@@ -363,10 +359,9 @@ class _Invariants:
             self.communities[key] = index
         if key.endswith("\n"):
             self.add(index, "/community/id", "invalid_key", "the community id ends in a newline")
-        for name in (BUNDLE_SHAPE_KEY,):
-            if name in community:
-                self.add(index, pointer("community", name), "invalid_key",
-                         f"{name!r} is reserved")
+        if BUNDLE_SHAPE_KEY in community:
+            self.add(index, pointer("community", BUNDLE_SHAPE_KEY), "invalid_key",
+                     f"{BUNDLE_SHAPE_KEY!r} is reserved for the registry")
         node_types = self.topology(index, community)
         areas = self.areas(index, community, node_types)
         self.members(index, document.get("members") or {}, areas)
@@ -403,7 +398,8 @@ class _Invariants:
             boundary = area["boundary"]["id"]
             if area["topology"] != [boundary]:
                 self.add(index, pointer("community", "areas", key, "topology"), "area_topology",
-                         f"an area's topology must be exactly [boundary.id], here [{boundary!r}]")
+                         f"the topology of an area must be exactly [boundary.id]: "
+                         f"[{boundary!r}]")
             elif node_types.get(boundary) != "primary_substation":
                 self.add(index, pointer("community", "areas", key, "boundary", "id"),
                          "area_topology",
@@ -427,7 +423,7 @@ class _Invariants:
                          "allowed")
             if BUNDLE_SHAPE_KEY in member:
                 self.add(index, pointer(*here, BUNDLE_SHAPE_KEY), "invalid_key",
-                         f"{BUNDLE_SHAPE_KEY!r} is reserved")
+                         f"{BUNDLE_SHAPE_KEY!r} is reserved for the registry")
             if member["area"] not in areas:
                 self.add(index, pointer(*here, "area"), "unknown_area",
                          f"the area {member['area']!r} is not a key of community.areas")
@@ -439,33 +435,33 @@ class _Invariants:
                 user_ids[user_id] = key
             did = member.get("did")
             if did is not None:
-                self.unique(self.dids, did, index, pointer(*here, "did"), "DID")
+                self.unique(self.dids, did, index, (*here, "did"), "DID")
             own_points = self.points(index, key, member, points)
             self.assets(index, key, member, asset_keys, own_points)
 
-    def unique(self, seen: dict[str, tuple[int, str]], value: str, index: int, where: str,
-               what: str) -> bool:
+    def unique(self, seen: dict[str, tuple[int, tuple[Any, ...]]], value: str, index: int,
+               path: tuple[Any, ...], what: str) -> None:
         if value in seen:
             document, first = seen[value]
-            self.add(index, where, "duplicate_key",
-                     f"the {what} {value!r} is already at {first} in document {document}")
-            return False
-        seen[value] = (index, where)
-        return True
+            self.add(index, pointer(*path), "duplicate_key",
+                     f"the {what} {value!r} is already at {pointer(*first)} in document "
+                     f"{document}")
+        else:
+            seen[value] = (index, path)
 
     def points(self, index: int, member_key: str, member: dict[str, Any],
                points: dict[str, str]) -> set[str]:
         own: set[str] = set()
         for position, point in enumerate(member.get("delivery_points") or []):
             point_id = point["id"]
-            where = pointer("members", member_key, "delivery_points", position, "id")
+            path = ("members", member_key, "delivery_points", position, "id")
             if point_id in points:
-                self.add(index, where, "duplicate_key",
+                self.add(index, pointer(*path), "duplicate_key",
                          f"delivery point {point_id!r} is already held by member "
                          f"{points[point_id]!r}")
                 continue
             points[point_id] = member_key
-            self.unique(self.delivery_points, point_id, index, where, "delivery point")
+            self.unique(self.delivery_points, point_id, index, path, "delivery point")
             own.add(point_id)
         return own
 
@@ -486,7 +482,7 @@ class _Invariants:
                 asset_keys[key] = member_key
             sensor = properties.get("sensor_id")
             if isinstance(sensor, str):
-                self.unique(self.sensors, sensor, index, pointer(*here, "sensor_id"), "sensor")
+                self.unique(self.sensors, sensor, index, (*here, "sensor_id"), "sensor")
             pod = properties.get("pod")
             if asset_type == "meter" and isinstance(pod, str) and pod not in own_points:
                 self.add(index, pointer(*here, "pod"), "unknown_pod",
@@ -517,21 +513,23 @@ def registry_refusals(session: Session, documents: dict[int, dict[str, Any]],
     The communities of the request are replaced, so what they hold now does not count.
     """
     replaced = {document["community"]["id"] for document in documents.values()}
-    sensors: list[tuple[str, int, str]] = []
-    points: list[tuple[str, int, str]] = []
-    dids: list[tuple[str, int, str]] = []
+    # (value, document index, path): pointers are only built for the few refused.
+    sensors: list[tuple[str, int, tuple[Any, ...]]] = []
+    points: list[tuple[str, int, tuple[Any, ...]]] = []
+    dids: list[tuple[str, int, tuple[Any, ...]]] = []
     for index, document in documents.items():
         for member_key, member in (document.get("members") or {}).items():
             if member.get("did") is not None:
-                dids.append((member["did"], index, pointer("members", member_key, "did")))
+                dids.append((member["did"], index, ("members", member_key, "did")))
             for position, point in enumerate(member.get("delivery_points") or []):
                 points.append((point["id"], index,
-                               pointer("members", member_key, "delivery_points", position, "id")))
+                               ("members", member_key, "delivery_points", position, "id")))
             for asset_type, key, properties in assets_of(member):
                 sensor = properties.get("sensor_id")
                 if isinstance(sensor, str):
-                    sensors.append((sensor, index, pointer("members", member_key, "assets",
-                                                           asset_type, key, "sensor_id")))
+                    sensors.append((sensor, index,
+                                    ("members", member_key, "assets", asset_type, key,
+                                     "sensor_id")))
     checks = (
         (sensors, graph_store.find_held_sensors, "sensor_ids", "sensor_held",
          "the sensor {!r} is held by an active member of another community"),
@@ -545,8 +543,9 @@ def registry_refusals(session: Session, documents: dict[int, dict[str, Any]],
             continue
         held = find(session, **{argument: [value for value, _, _ in items]},
                     exclude_community_keys=replaced)
-        for value, index, where in items:
-            if value in held and not refusals.add(index, where, code, message.format(value)):
+        for value, index, path in items:
+            if value in held and not refusals.add(index, pointer(*path), code,
+                                                  message.format(value)):
                 return
 
 

@@ -8,7 +8,8 @@ from sqlmodel import Session
 
 from handlers import present
 from handlers.access import admin_community, caller_of
-from handlers.runtime import current_runtime
+from handlers.runtime import Runtime, current_runtime, in_thread
+from handlers.security import Caller
 from storage import members
 from storage.models import Member
 
@@ -20,17 +21,32 @@ def member_detail(session: Session, member: Member, community_key: str) -> dict[
                                  parts.asset_counts)
 
 
-async def list_members(community_key: str, token_info: dict[str, Any], role: str | None = None,
-                       status: str | None = None, area: str | None = None,
-                       limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
-    caller = caller_of(token_info)
-    with current_runtime().session() as session:
+def _list_members(runtime: Runtime, caller: Caller, community_key: str, role: str | None,
+                  status: str | None, area: str | None, limit: int | None,
+                  cursor: str | None) -> dict[str, Any]:
+    with runtime.session() as session:
         community = admin_community(session, caller, community_key)
         assert community.id is not None
         page = members.list_members(session, community_id=community.id, role=role,
                                     status=status, area=area, limit=limit, cursor=cursor)
         return {"items": [present.member(row, community.key) for row in page.items],
                 "next_cursor": page.next_cursor}
+
+
+async def list_members(community_key: str, token_info: dict[str, Any], role: str | None = None,
+                       status: str | None = None, area: str | None = None,
+                       limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+    runtime = current_runtime()
+    arguments = (runtime, caller_of(token_info), community_key, role, status, area, limit,
+                 cursor)
+    if runtime.engine.dialect.name == "sqlite":
+        # SQLite answers in process, and its sessions queue on one lock (BEGIN IMMEDIATE):
+        # a thread would only add GIL and lock contention (tests.benchmarks.registry, 8
+        # clients: 78-100 pages/s here, 48 in a thread).
+        return _list_members(*arguments)
+    # PostgreSQL answers over the network: a thread lets the event loop serve other requests
+    # while a page of up to 500 rows travels (same benchmark: 35 pages/s here, 67 in a thread).
+    return await in_thread(_list_members, *arguments)
 
 
 async def create_member(community_key: str, body: dict[str, Any],

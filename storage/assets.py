@@ -37,8 +37,7 @@ def list_assets(
         statement = statement.where(Asset.asset_type == asset_type)
     if owner is not None:
         statement = statement.where(Member.key == owner)
-    listing = f"assets:{community_id}:{asset_type}:{owner}"
-    return paginate(session, statement, col(Asset.id), listing=listing, limit=limit,
+    return paginate(session, statement, col(Asset.id), limit=limit,
                     cursor=cursor, key_of=lambda row: row[0].id)
 
 
@@ -56,8 +55,7 @@ def list_meters(
     )
     if owner is not None:
         statement = statement.where(Member.key == owner)
-    listing = f"meters:{community_id}:{owner}"
-    return paginate(session, statement, col(Asset.id), listing=listing, limit=limit,
+    return paginate(session, statement, col(Asset.id), limit=limit,
                     cursor=cursor, key_of=lambda row: row[0].id)
 
 

@@ -30,8 +30,7 @@ def list_communities(
         statement = statement.where(col(Community.id).in_(sorted(visible_ids)))
     if key is not None:
         statement = statement.where(Community.key == key)
-    listing = f"communities:{key}"
-    return paginate(session, statement, col(Community.id), listing=listing, limit=limit,
+    return paginate(session, statement, col(Community.id), limit=limit,
                     cursor=cursor, key_of=lambda row: row.id)
 
 

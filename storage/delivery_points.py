@@ -36,8 +36,7 @@ def list_delivery_points(
         statement = statement.where(DeliveryPoint.type == type)
     if active is not None:
         statement = statement.where(DeliveryPoint.active == active)
-    listing = f"delivery_points:{community_id}:{type}:{active}"
-    return paginate(session, statement, col(DeliveryPoint.id), listing=listing, limit=limit,
+    return paginate(session, statement, col(DeliveryPoint.id), limit=limit,
                     cursor=cursor, key_of=lambda row: row[0].id)
 
 

@@ -34,6 +34,6 @@ class Invalid(StorageError):
 
 
 class InvalidCursor(StorageError):
-    """A pagination cursor that this server did not issue, or for another listing."""
+    """A pagination cursor that this server did not issue."""
 
     code = "invalid_cursor"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -15,6 +13,8 @@ from storage.errors import InvalidCursor
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+CURSOR_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+CURSOR_PATTERN = re.compile(r"[0-9a-z]{1,12}")
 T = TypeVar("T")
 
 
@@ -33,24 +33,25 @@ def clamp_limit(limit: int | None) -> int:
     return max(1, min(MAX_LIMIT, limit))
 
 
-def encode_cursor(listing: str, last_key: int) -> str:
-    """An opaque cursor that continues `listing` after the row with `last_key`."""
-    raw = json.dumps({"l": listing, "k": last_key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(last_key: int) -> str:
+    """An opaque cursor that continues a listing after the row with `last_key`."""
+    digits = ""
+    while True:
+        last_key, remainder = divmod(last_key, 36)
+        digits = CURSOR_ALPHABET[remainder] + digits
+        if last_key == 0:
+            return digits
 
 
-def decode_cursor(cursor: str, listing: str) -> int:
-    """The last key a cursor of `listing` points after; InvalidCursor for anything else."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        key = data["k"]
-        same_listing = data["l"] == listing
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
-        raise InvalidCursor("the cursor is not one this listing issued") from None
-    if not same_listing or not isinstance(key, int) or isinstance(key, bool):
-        raise InvalidCursor("the cursor belongs to another listing or filter")
-    return key
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor holds; InvalidCursor for anything this server could not issue.
+
+    Every cursor that matches the spec's pattern is a position: used with another filter or
+    listing, it goes on after that position, within what the caller may see.
+    """
+    if not CURSOR_PATTERN.fullmatch(cursor):
+        raise InvalidCursor("the cursor is not one this server issued")
+    return int(cursor, 36)
 
 
 def paginate(
@@ -58,7 +59,6 @@ def paginate(
     statement: Any,
     key_column: Any,
     *,
-    listing: str,
     limit: int | None,
     cursor: str | None,
     key_of: Callable[[Any], int],
@@ -66,9 +66,9 @@ def paginate(
     """One page of `statement` in ascending `key_column` order, after `cursor`."""
     size = clamp_limit(limit)
     if cursor is not None:
-        statement = statement.where(key_column > decode_cursor(cursor, listing))
+        statement = statement.where(key_column > decode_cursor(cursor))
     rows = list(session.exec(statement.order_by(key_column).limit(size + 1)).all())
     has_more = len(rows) > size
     rows = rows[:size]
-    next_cursor = encode_cursor(listing, key_of(rows[-1])) if has_more and rows else None
+    next_cursor = encode_cursor(key_of(rows[-1])) if has_more and rows else None
     return Page(items=rows, next_cursor=next_cursor)

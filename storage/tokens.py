@@ -60,8 +60,7 @@ def list_api_tokens(
     statement = select(ApiToken, User).join(User, col(User.id) == col(ApiToken.user_id))
     if user_id is not None:
         statement = statement.where(ApiToken.user_id == user_id)
-    listing = f"tokens:{user_id}"
-    return paginate(session, statement, col(ApiToken.id), listing=listing, limit=limit,
+    return paginate(session, statement, col(ApiToken.id), limit=limit,
                     cursor=cursor, key_of=lambda row: row[0].id)
 
 

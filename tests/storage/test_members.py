@@ -187,7 +187,7 @@ def test_member_detail_is_two_queries_after_the_member(session: Session, engine:
 @pytest.mark.parametrize(("column", "code"), [("key", "member_exists"),
                                               ("user_id", "user_id_taken"),
                                               ("did", "did_taken")])
-def test_a_constraint_a_concurrent_writer_won_is_a_conflict(
+def test_a_constraint_a_concurrent_writer_won_on_create_is_a_conflict(
     session: Session, column: str, code: str
 ) -> None:
     """The checks before the insert passed, but another transaction committed first."""
@@ -203,7 +203,30 @@ def test_a_constraint_a_concurrent_writer_won_is_a_conflict(
     member = Member(community_id=community_id, key=values["key"], user_id=values["user_id"],
                     name="New", role="consumer", area="north", status="pending",
                     did=values["did"])
-    with pytest.raises(Conflict) as raised:
-        members._flush(session, member, key=values["key"], user_id=values["user_id"],
-                       did=values["did"])
+    with pytest.raises(Conflict) as raised, members._unique_guard(
+            session, community_id=community_id, member_id=None, key=values["key"],
+            user_id=values["user_id"], did=values["did"]):
+        session.add(member)
     assert raised.value.code == code
+
+
+@pytest.mark.parametrize(("column", "code"), [("user_id", "user_id_taken"),
+                                              ("did", "did_taken")])
+def test_a_constraint_a_concurrent_writer_won_on_update_is_a_conflict(
+    session: Session, column: str, code: str
+) -> None:
+    community = make_community(session, size=2)
+    assert community.id is not None
+    taken = members.get_member(session, community_id=community.id, key="m0000")
+    taken.did = "did:web:x"
+    session.commit()
+    member = members.get_member(session, community_id=community.id, key="m0001")
+    value = {"user_id": "m0000@a.test", "did": "did:web:x"}[column]
+    changes = {"user_id": None, "did": None, column: value}
+    with pytest.raises(Conflict) as raised, members._unique_guard(
+            session, community_id=community.id, member_id=member.id, key=None, **changes):
+        setattr(member, column, value)
+        session.add(member)
+    assert raised.value.code == code
+    session.rollback()
+    assert members.get_member(session, community_id=community.id, key="m0001").did is None
