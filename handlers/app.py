@@ -30,6 +30,7 @@ from handlers.problems import (
 )
 from handlers.runtime import Runtime, RuntimeMiddleware
 from handlers.settings import Settings
+from handlers.validation import NamedParameterValidator
 from storage.db import create_registry_engine
 from storage.errors import StorageError
 from storage.migrate import upgrade
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         resolver=RelativeResolver("handlers"),
         strict_validation=True,
         validate_responses=settings.validate_responses,
+        validator_map={"parameter": NamedParameterValidator},
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,

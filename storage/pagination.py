@@ -15,6 +15,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 CURSOR_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 CURSOR_PATTERN = re.compile(r"[0-9a-z]{1,12}")
+MAX_KEY = 2**31 - 1
 T = TypeVar("T")
 
 
@@ -51,7 +52,8 @@ def decode_cursor(cursor: str) -> int:
     """
     if not CURSOR_PATTERN.fullmatch(cursor):
         raise InvalidCursor("the cursor is not one this server issued")
-    return int(cursor, 36)
+    # Keys are 32-bit integers: a position past the largest one is simply past the end.
+    return min(int(cursor, 36), MAX_KEY)
 
 
 def paginate(

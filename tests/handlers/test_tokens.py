@@ -86,8 +86,10 @@ def test_token_pages_and_bad_requests(api: Api) -> None:
                             headers=headers).json()
     assert [item["name"] for item in second["items"]] == ["t2"]
     assert second["next_cursor"] is None
-    bad = api.client.get("/api/tokens", params={"cursor": "nonsense"}, headers=headers)
-    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+    bad = api.client.get("/api/tokens", params={"cursor": "non-sense"}, headers=headers)
+    assert bad.status_code == 400 and "'cursor'" in bad.json()["detail"]
+    beyond = api.client.get("/api/tokens", params={"cursor": "zzzzzzzzzzzz"}, headers=headers)
+    assert beyond.status_code == 200 and beyond.json() == {"items": [], "next_cursor": None}
     for body in ({}, {"name": ""}, {"name": "x", "expires_in_days": 0}, {"name": "x", "y": 1}):
         assert api.client.post("/api/tokens", headers=headers, json=body).status_code == 400
     assert api.client.post("/api/tokens", json={"name": "x"}).status_code == 401
