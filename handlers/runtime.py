@@ -28,10 +28,27 @@ class Runtime:
     jwt_secret: str
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A database session whose transaction commits when the block succeeds."""
-        with session_scope(self.engine) as session:
+    def session(self, *, read_only: bool | None = None) -> Iterator[Session]:
+        """A database session whose transaction commits when the block succeeds.
+
+        Requests with a safe method (GET, HEAD) only read: their sessions are read-only
+        unless `read_only` says otherwise.
+        """
+        if read_only is None:
+            read_only = _current_method() in SAFE_METHODS
+        with session_scope(self.engine, read_only=read_only) as session:
             yield session
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _current_method() -> str | None:
+    try:
+        method: str = request_scope["method"]
+    except (LookupError, RuntimeError, KeyError):
+        return None  # outside a request (CLI, tests, security checks): a write session
+    return method
 
 
 def current_runtime() -> Runtime:

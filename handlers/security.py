@@ -74,12 +74,16 @@ def authenticate_bearer(token: str, request: ConnexionRequest) -> dict[str, Any]
     runtime: Runtime = request.scope[SCOPE_KEY]
     if len(token) > 4096:
         return None
-    with runtime.session() as session:
+    with runtime.session(read_only=True) as session:
         if token.startswith(TOKEN_PREFIX):
             found = token_store.user_for_api_token(session, plaintext=token)
             if found is None:
                 return None
             user, api_token = found
+            if token_store.token_needs_touch(api_token):
+                assert api_token.id is not None
+                with runtime.session(read_only=False) as write_session:
+                    token_store.touch_api_token(write_session, token_id=api_token.id)
             return {"sub": user.email, "uid": user.id, "role": user.role, "auth": "api_token",
                     "token_id": api_token.id}
         try:

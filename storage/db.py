@@ -26,10 +26,17 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY_OPTION = "commonwatt_read_only"
+
+
 def _sqlite_on_begin(connection: Any) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue on the busy
-    # timeout instead of failing with "database is locked" when they upgrade a read lock.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A write transaction takes the write lock up front (BEGIN IMMEDIATE), so concurrent
+    # writers queue on the busy timeout instead of failing when they upgrade a read lock.
+    # A read-only one (BEGIN) reads its WAL snapshot beside them.
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_registry_engine(database_url: str) -> Engine:
@@ -54,9 +61,14 @@ def create_registry_engine(database_url: str) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction commits on success and rolls back on any exception."""
-    with Session(engine, expire_on_commit=False) as session:
+def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """A session whose transaction commits on success and rolls back on any exception.
+
+    A read-only session must not write: on SQLite it does not take the write lock, so reads
+    run side by side with each other and with one writer.
+    """
+    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
+    with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFound
@@ -35,7 +35,7 @@ def create_api_token(
 
 
 def user_for_api_token(session: Session, *, plaintext: str) -> tuple[User, ApiToken] | None:
-    """The account an unexpired API token belongs to; records when it was last used."""
+    """The account an unexpired API token belongs to (read only: see `token_needs_touch`)."""
     row = session.exec(
         select(ApiToken, User)
         .join(User, col(User.id) == col(ApiToken.user_id))
@@ -47,10 +47,18 @@ def user_for_api_token(session: Session, *, plaintext: str) -> tuple[User, ApiTo
     now = utc_now()
     if not user.is_active or (token.expires_at is not None and token.expires_at <= now):
         return None
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        session.add(token)
     return user, token
+
+
+def token_needs_touch(token: ApiToken) -> bool:
+    """Whether `last_used_at` is older than its resolution (about a minute)."""
+    return token.last_used_at is None or utc_now() - token.last_used_at >= LAST_USED_RESOLUTION
+
+
+def touch_api_token(session: Session, *, token_id: int) -> None:
+    """Record that a token was used now."""
+    session.execute(update(ApiToken).where(col(ApiToken.id) == token_id)
+                    .values(last_used_at=utc_now()))
 
 
 def list_api_tokens(
