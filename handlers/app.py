@@ -12,7 +12,7 @@ from connexion.operations import OpenAPIOperation
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from connexion.spec import OpenAPISpecification
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 import openapi
@@ -24,13 +24,16 @@ from handlers.problems import (
     handle_data_error,
     handle_domain_error,
     handle_framework_problem,
+    handle_integrity_error,
+    handle_operational_error,
+    handle_too_deep,
     handle_undecodable_body,
     handle_unexpected,
     http_exception_handler,
 )
 from handlers.runtime import Runtime, RuntimeMiddleware
 from handlers.settings import Settings
-from handlers.validation import NamedParameterValidator
+from handlers.validation import validator_map
 from storage.db import create_registry_engine
 from storage.errors import StorageError
 from storage.migrate import upgrade
@@ -82,7 +85,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         resolver=RelativeResolver("handlers"),
         strict_validation=True,
         validate_responses=settings.validate_responses,
-        validator_map={"parameter": NamedParameterValidator},
+        validator_map=validator_map(),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -97,6 +100,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                           http_exception_handler(AllowedMethods(spec["paths"], BASE_PATH)))
     app.add_error_handler(UnicodeDecodeError, handle_undecodable_body)
     app.add_error_handler(DataError, handle_data_error)
+    app.add_error_handler(IntegrityError, handle_integrity_error)
+    app.add_error_handler(OperationalError, handle_operational_error)
+    app.add_error_handler(RecursionError, handle_too_deep)
+    app.add_error_handler(OverflowError, handle_data_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.runtime = runtime
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from connexion import request
@@ -14,30 +15,45 @@ from handlers.security import issue_access_token
 from storage import access, throttle, tokens, users
 
 
+def client_network(host: str) -> str:
+    """The unit failed logins are counted by: the address, or its /64 for IPv6."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def _attempt_login(runtime: Runtime, email: str, password: str, address: str) -> str | int:
     """An access token, or the seconds to wait (0 for plain wrong credentials)."""
     settings = runtime.settings
     account_key, address_key = f"account:{users.normalise_email(email)}", f"address:{address}"
-    with runtime.session() as session:
+    with runtime.session(read_only=True) as session:
         wait = throttle.retry_after_seconds(session, keys=[account_key, address_key])
-        if wait:
-            return wait
-        user = users.authenticate(session, email=email, password=password)
-        if user is None:
+        user = None if wait else users.login_account(session, email=email)
+    if wait:
+        return wait
+    # The slow hash check runs outside any transaction: it holds no database lock.
+    matches = users.password_matches(user.password_hash if user else None, password)
+    with runtime.session(read_only=False) as session:
+        if user is None or not matches:
             for key, limit in ((account_key, settings.login_max_failures_per_account),
                                (address_key, settings.login_max_failures_per_address)):
                 throttle.record_failure(session, key=key, max_failures=limit,
                                         window_seconds=settings.login_lockout_seconds)
             return 0
-        throttle.clear_failures(session, key=account_key)
         assert user.id is not None
-        return issue_access_token(secret=runtime.jwt_secret, user_id=user.id, email=user.email,
-                                  ttl_seconds=settings.access_token_ttl_seconds)
+        throttle.clear_failures(session, key=account_key)
+        users.rehash_if_needed(session, user_id=user.id, password=password)
+    return issue_access_token(secret=runtime.jwt_secret, user_id=user.id, email=user.email,
+                              ttl_seconds=settings.access_token_ttl_seconds)
 
 
 async def login(body: dict[str, Any]) -> dict[str, Any]:
     runtime = current_runtime()
-    address = request.client.host if request.client else "unknown"
+    address = client_network(request.client.host if request.client else "unknown")
     outcome = await in_thread(_attempt_login, runtime, body["email"], body["password"], address)
     if isinstance(outcome, int):
         if outcome:

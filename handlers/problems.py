@@ -7,7 +7,7 @@ import logging
 import re
 from typing import Any
 
-from connexion.exceptions import ProblemException
+from connexion.exceptions import OAuthResponseProblem, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
@@ -133,7 +133,7 @@ async def handle_framework_problem(
     code = DEFAULT_CODES.get(status, "error")
     detail = str(error.detail or error.title or TITLES.get(status, "Error"))
     if status == 401:
-        code = "invalid_token" if "not valid" in detail else "missing_token"
+        code = "invalid_token" if isinstance(error, OAuthResponseProblem) else "missing_token"
         headers.setdefault("WWW-Authenticate", 'Bearer realm="commonwatt"')
     return problem_response(status, code, detail, headers=headers)
 
@@ -183,6 +183,29 @@ async def handle_data_error(request: ConnexionRequest, error: Exception) -> Conn
     return problem_response(400, "invalid_value",
                             "a value in the request cannot be stored (for instance a NUL "
                             "character or an out-of-range number)")
+
+
+async def handle_too_deep(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """A body nested deeper than the parser can follow."""
+    return problem_response(400, "too_deep", "the request body is nested too deeply")
+
+
+async def handle_integrity_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    """A write that lost a race on a unique key to a concurrent one: the client may retry."""
+    logger.info("write collided with a concurrent one: %s", type(error).__name__)
+    return problem_response(409, "conflict",
+                            "the change collides with one made at the same moment; retry it")
+
+
+async def handle_operational_error(
+    request: ConnexionRequest, error: Exception
+) -> ConnexionResponse:
+    """The database is busy (a long write holds the lock) or does not answer."""
+    logger.warning("database unavailable, request_id=%s: %s", _request_id(request),
+                   str(error).splitlines()[0][:200])
+    return problem_response(503, "database_unavailable",
+                            "the database is busy or does not answer; retry shortly",
+                            headers={"Retry-After": "2"})
 
 
 async def handle_undecodable_body(request: ConnexionRequest, error: Exception) -> ConnexionResponse:

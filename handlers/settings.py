@@ -45,13 +45,21 @@ class Settings(BaseSettings):
         """The signing key: configured, or generated once into data_dir (mode 0600) and reused."""
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
+        import os
         import secrets
 
         path = self.data_dir / "jwt-secret"
-        if path.exists():
-            return path.read_text(encoding="utf-8").strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        path.touch(mode=0o600)
-        path.write_text(secret, encoding="utf-8")
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"jwt-secret.{os.getpid()}.tmp")
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(48))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(draft, path)  # atomic: a crash leaves no empty key behind
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret) < 32:
+            raise ValueError(f"{path} holds a signing key shorter than 32 characters; "
+                             "delete it to have a new one generated")
         return secret

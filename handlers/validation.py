@@ -1,10 +1,27 @@
-"""Request validation that names the parameter it refuses, without dumping the schema."""
+"""Request validation whose errors name where the problem is, never echoing the value sent."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from connexion.validators import ParameterValidator
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
+from jsonschema import ValidationError
+
+# Messages of these validators name only keys of the schema or of the body, not values.
+_SAFE_MESSAGES = {"required", "additionalProperties", "minProperties", "maxProperties"}
+
+
+def describe(error: ValidationError) -> str:
+    """What is wrong, without the offending value (which may be huge, or a password)."""
+    if error.validator in _SAFE_MESSAGES:
+        return error.message[:300]
+    expected = json.dumps(error.validator_value, default=str)
+    if len(expected) > 120:
+        expected = expected[:117] + "..."
+    return f"fails '{error.validator}' ({expected})"
 
 
 class NamedParameterValidator(ParameterValidator):
@@ -19,4 +36,25 @@ class NamedParameterValidator(ParameterValidator):
         if error is None or error.startswith("Missing"):
             return error
         name = param_name or param.get("name", "?")
-        return f"{parameter_type} parameter '{name}': {error.split(chr(10), 1)[0]}"
+        return f"{parameter_type} parameter '{name}': {error.split(chr(10), 1)[0][:300]}"
+
+
+class PointedJSONBodyValidator(JSONRequestBodyValidator):
+    """JSON body validation whose errors give the JSON pointer and the rule that failed."""
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if not self._nullable and body is None:
+            raise BadRequestProblem("the request body must not be empty")
+        error = next(iter(sorted(self._validator.iter_errors(body),
+                                 key=lambda item: list(item.absolute_path))), None)
+        if error is None:
+            return None
+        pointer = "".join(f"/{part}" for part in error.absolute_path)
+        raise BadRequestProblem(detail=f"body{pointer or ''}: {describe(error)}")
+
+
+def validator_map() -> dict[str, Any]:
+    """Connexion's validators, with ours for parameters and JSON bodies."""
+    bodies = MediaTypeDict(dict(VALIDATOR_MAP["body"]))
+    bodies["*/*json"] = PointedJSONBodyValidator
+    return {"parameter": NamedParameterValidator, "body": bodies}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from storage.communities import lock_community
 from storage.errors import Conflict, Invalid, NotFound
+from storage.exportable import AREA_EXTRA_DEPTH, require_key, require_storable
 from storage.graph import BUNDLE_SHAPE_KEY
 from storage.models import Area, Community, Member, TopologyNode, utc_now
+from storage.positions import next_position
 
 PRIMARY_SUBSTATION = "primary_substation"
 # Properties an area names itself, and the bundle layer's own key: `extra` may not carry them,
@@ -43,6 +44,7 @@ def _check_area(
     if node_type != PRIMARY_SUBSTATION:
         raise Invalid(f"boundary id {boundary_id!r} names no primary_substation node of the "
                       "community's topology", code="area_topology")
+    require_storable(extra, what="extra", depth=AREA_EXTRA_DEPTH)
     clashing = RESERVED_EXTRA_KEYS.intersection(extra)
     if clashing:
         raise Invalid("extra may not carry the area's own properties: "
@@ -62,6 +64,7 @@ def put_area(
 ) -> tuple[Area, bool]:
     """Create or replace the area `key` of the community; True when it was created."""
     assert community.id is not None
+    require_key(key, what="area")
     lock_community(session, community_id=community.id)
     _check_area(session, community_id=community.id, key=key, boundary_id=boundary_id,
                 topology=topology, extra=extra)
@@ -70,11 +73,9 @@ def put_area(
     ).first()
     created = area is None
     if area is None:
-        last = session.exec(
-            select(func.max(Area.position)).where(Area.community_id == community.id)
-        ).one()
         area = Area(community_id=community.id, key=key, name=name, boundary_source=boundary_source,
-                    boundary_id=boundary_id, topology=[], position=(last or 0) + 1)
+                    boundary_id=boundary_id, topology=[],
+                    position=next_position(session, Area, community_id=community.id))
     area.name = name
     area.boundary_source = boundary_source
     area.boundary_id = boundary_id

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.claims import held_sensors, lock_claims
+from storage.communities import lock_community
 from storage.errors import Conflict, Invalid, NotFound
+from storage.exportable import ASSET_PROPERTIES_DEPTH, require_key, require_storable
+from storage.members import member_for_write
 from storage.models import Asset, DeliveryPoint, Member
 from storage.pagination import Page, paginate
+from storage.positions import next_position
 
 METER = "meter"
-# The bundle format's asset keys, so that every asset written here exports and imports back.
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 def list_assets(
@@ -98,15 +100,6 @@ def derived_columns(asset_type: str, properties: dict[str, Any]) -> dict[str, An
             "pod": text("pod") if is_meter else None}
 
 
-def _member(session: Session, community_id: int, member_key: str) -> Member:
-    member = session.exec(
-        select(Member).where(Member.community_id == community_id, Member.key == member_key)
-    ).first()
-    if member is None:
-        raise Invalid(f"no member {member_key!r} in this community", code="unknown_member")
-    return member
-
-
 def _require_pod_of(session: Session, member: Member, pod: str) -> None:
     found = session.exec(
         select(DeliveryPoint.id).where(DeliveryPoint.community_id == member.community_id,
@@ -128,23 +121,9 @@ def _require_sensor_free(
     if same_community is not None:
         raise Conflict(f"sensor {sensor_id!r} is carried by asset {same_community!r} already",
                        code="sensor_exists")
-    held_elsewhere = session.exec(
-        select(Asset.id)
-        .join(Member, col(Member.id) == col(Asset.member_id))
-        .where(Asset.sensor_id == sensor_id, Asset.community_id != community_id,
-               Member.status == "active")
-        .limit(1)
-    ).first()
-    if held_elsewhere is not None:
+    if held_sensors(session, sensor_ids=[sensor_id], excluding_community_ids={community_id}):
         raise Conflict(f"sensor {sensor_id!r} is held by an active member of another community",
                        code="sensor_held")
-
-
-def _next_position(session: Session, community_id: int) -> int:
-    highest = session.exec(
-        select(func.max(Asset.position)).where(Asset.community_id == community_id)
-    ).one()
-    return (highest if highest is not None else -1) + 1
 
 
 def put_asset(
@@ -162,14 +141,16 @@ def put_asset(
     the member exists, a meter's pod is a delivery point of that member, and the sensor id is
     neither on another asset of the community nor held by an active member elsewhere.
     """
-    if not KEY_PATTERN.fullmatch(key):
-        raise Invalid(f"the asset key {key!r} does not match {KEY_PATTERN.pattern}",
-                      code="invalid_key")
-    member = _member(session, community_id, member_key)
-    assert member.id is not None
+    require_key(key, what="asset")
+    require_storable(properties, what="properties", depth=ASSET_PROPERTIES_DEPTH)
     columns = derived_columns(asset_type, properties)
     if asset_type == METER and columns["sensor_id"] is None:
         raise Invalid("a meter needs a sensor_id", code="sensor_required")
+    if columns["sensor_id"] is not None:
+        lock_claims(session)  # before the community's row: locks are taken in one order
+    lock_community(session, community_id=community_id)
+    member = member_for_write(session, community_id=community_id, key=member_key)
+    assert member.id is not None
     if columns["pod"] is not None:
         _require_pod_of(session, member, columns["pod"])
     if columns["sensor_id"] is not None:
@@ -182,7 +163,7 @@ def put_asset(
     if row is None:
         row = Asset(community_id=community_id, member_id=member.id, key=key,
                     asset_type=asset_type, name=columns["name"],
-                    position=_next_position(session, community_id))
+                    position=next_position(session, Asset, community_id=community_id))
     row.member_id = member.id
     row.asset_type = asset_type
     row.properties = dict(properties)
@@ -199,6 +180,7 @@ def put_asset(
 
 def delete_asset(session: Session, *, community_id: int, key: str) -> None:
     """Delete the asset with this key from the community."""
+    lock_community(session, community_id=community_id)
     row = session.exec(
         select(Asset).where(Asset.community_id == community_id, Asset.key == key)
     ).first()

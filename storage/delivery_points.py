@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.claims import held_delivery_points, lock_claims
+from storage.communities import lock_community
 from storage.errors import Conflict, Invalid, NotFound
+from storage.exportable import DELIVERY_POINT_EXTRA_DEPTH, require_storable
+from storage.members import member_for_write
 from storage.models import Asset, DeliveryPoint, Member
 from storage.pagination import Page, paginate
+from storage.positions import next_position
 
 # The bundle format's limits: every delivery point written here exports and imports back.
 MAX_DP_ID_LENGTH = 128
@@ -62,24 +66,8 @@ def _find(session: Session, community_id: int, dp_id: str) -> DeliveryPoint | No
     ).first()
 
 
-def _member(session: Session, community_id: int, member_key: str) -> Member:
-    member = session.exec(
-        select(Member).where(Member.community_id == community_id, Member.key == member_key)
-    ).first()
-    if member is None:
-        raise Invalid(f"no member {member_key!r} in this community", code="unknown_member")
-    return member
-
-
 def _require_not_held_elsewhere(session: Session, community_id: int, dp_id: str) -> None:
-    holder = session.exec(
-        select(DeliveryPoint.id)
-        .join(Member, col(Member.id) == col(DeliveryPoint.member_id))
-        .where(DeliveryPoint.dp_id == dp_id, DeliveryPoint.community_id != community_id,
-               Member.status == "active")
-        .limit(1)
-    ).first()
-    if holder is not None:
+    if held_delivery_points(session, dp_ids=[dp_id], excluding_community_ids={community_id}):
         raise Conflict(f"delivery point {dp_id!r} is held by an active member of another "
                        "community", code="delivery_point_held")
 
@@ -89,13 +77,6 @@ def _meters_on(session: Session, community_id: int, dp_id: str) -> list[Asset]:
         select(Asset).where(Asset.community_id == community_id, Asset.pod == dp_id)
         .order_by(col(Asset.id))
     ).all())
-
-
-def _next_position(session: Session, community_id: int) -> int:
-    highest = session.exec(
-        select(func.max(DeliveryPoint.position)).where(DeliveryPoint.community_id == community_id)
-    ).one()
-    return (highest if highest is not None else -1) + 1
 
 
 def put_delivery_point(
@@ -124,7 +105,10 @@ def put_delivery_point(
     if shadowing:
         raise Invalid(f"extra may not carry the delivery point's own properties "
                       f"({', '.join(shadowing)})", code="invalid_extra")
-    member = _member(session, community_id, member_key)
+    require_storable(extra or {}, what="extra", depth=DELIVERY_POINT_EXTRA_DEPTH)
+    lock_claims(session)  # before the community's row: locks are taken in one order
+    lock_community(session, community_id=community_id)
+    member = member_for_write(session, community_id=community_id, key=member_key)
     assert member.id is not None
     values: dict[str, Any] = {"member_id": member.id, "type": type, "description": description,
                               "address": address, "tariff": tariff, "active": active,
@@ -149,7 +133,8 @@ def put_delivery_point(
         return _apply(session, previous, values), False
     if current is None:
         created = DeliveryPoint(community_id=community_id, dp_id=dp_id,
-                                position=_next_position(session, community_id), **values)
+                                position=next_position(session, DeliveryPoint,
+                                                       community_id=community_id), **values)
         return _apply(session, created, values), True
     if current.member_id != member.id:
         _require_meters_follow(_meters_on(session, community_id, dp_id), member, dp_id)
@@ -179,6 +164,7 @@ def _apply(session: Session, row: DeliveryPoint, values: dict[str, Any]) -> Deli
 
 def delete_delivery_point(session: Session, *, community_id: int, dp_id: str) -> None:
     """Delete a delivery point no meter of the community refers to."""
+    lock_community(session, community_id=community_id)
     row = _find(session, community_id, dp_id)
     if row is None:
         raise NotFound(f"no delivery point {dp_id!r} in this community",

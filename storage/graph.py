@@ -93,48 +93,6 @@ def all_community_keys(session: Session) -> list[str]:
     return [key for (key,) in rows]
 
 
-def find_held_sensors(
-    session: Session, *, sensor_ids: Collection[str], exclude_community_keys: Collection[str],
-) -> set[str]:
-    """Those of `sensor_ids` an asset of an active member holds in a community not excluded."""
-    return _held(session, _ASSET.c.sensor_id, _ASSET, sensor_ids, exclude_community_keys)
-
-
-def find_held_delivery_points(
-    session: Session, *, dp_ids: Collection[str], exclude_community_keys: Collection[str],
-) -> set[str]:
-    """Those of `dp_ids` an active member holds in a community not excluded."""
-    return _held(session, _DP.c.dp_id, _DP, dp_ids, exclude_community_keys)
-
-
-def _held(session: Session, column: Any, table: Table, values: Collection[str],
-          exclude_community_keys: Collection[str]) -> set[str]:
-    # Two single-table lookups rather than one join: right after a bulk import PostgreSQL has
-    # no statistics yet and planned the join at 400 ms a chunk; these take a few ms.
-    connection = _connection(session)
-    excluded = set(community_ids_by_key(session, keys=exclude_community_keys).values())
-    holders: dict[int, set[str]] = {}
-    for chunk in _chunks(values):
-        rows = connection.execute(
-            select(column, table.c.community_id, table.c.member_id).where(column.in_(chunk)))
-        for value, community_id, member_id in rows:
-            if community_id not in excluded:
-                holders.setdefault(member_id, set()).add(value)
-    held: set[str] = set()
-    for chunk_ids in _id_chunks(holders):
-        active = connection.execute(select(_MEMBER.c.id).where(
-            _MEMBER.c.id.in_(chunk_ids), _MEMBER.c.status == "active"))
-        for (member_id,) in active:
-            held.update(holders[member_id])
-    return held
-
-
-def _id_chunks(ids: Collection[int]) -> Iterator[list[int]]:
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
-
-
 def find_taken_dids(
     session: Session, *, dids: Collection[str], exclude_community_keys: Collection[str],
 ) -> set[str]:

@@ -11,13 +11,17 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.claims import held_delivery_points, held_sensors, lock_claims
 from storage.communities import lock_community
 from storage.errors import Conflict, Invalid, NotFound
+from storage.exportable import MEMBER_EXTRA_DEPTH, require_key, require_storable
 from storage.graph import BUNDLE_SHAPE_KEY
 from storage.models import Area, Asset, DeliveryPoint, Member, utc_now
 from storage.pagination import Page, paginate
+from storage.positions import next_position
 
 # What a member update may change; `type` and `did` may be set to None.
+ACTIVE = "active"
 UPDATABLE_FIELDS = frozenset({"user_id", "name", "type", "role", "area", "status", "did", "extra"})
 NULLABLE_FIELDS = frozenset({"type", "did"})
 # Properties a bundle member names itself, and the key the bundle layer keeps a member's bundle
@@ -63,6 +67,16 @@ def get_member(session: Session, *, community_id: int, key: str) -> Member:
     ).first()
     if member is None:
         raise NotFound(f"no member {key!r} in this community", code="member_not_found")
+    return member
+
+
+def member_for_write(session: Session, *, community_id: int, key: str) -> Member:
+    """The member a written asset or delivery point names; Invalid (unknown_member) if none."""
+    member = session.exec(
+        select(Member).where(Member.community_id == community_id, Member.key == key)
+    ).first()
+    if member is None:
+        raise Invalid(f"no member {key!r} in this community", code="unknown_member")
     return member
 
 
@@ -120,6 +134,7 @@ def asset_of(session: Session, *, member_id: int, key: str) -> Asset:
 
 
 def _check_extra(extra: Mapping[str, Any]) -> None:
+    require_storable(extra, what="extra", depth=MEMBER_EXTRA_DEPTH)
     clashing = RESERVED_EXTRA_KEYS.intersection(extra)
     if clashing:
         raise Invalid("extra may not carry the member's own properties: "
@@ -186,18 +201,19 @@ def create_member(
     session: Session, *, community_id: int, key: str, user_id: str, name: str, type: str | None,
     role: str, area: str, status: str, did: str | None, extra: Mapping[str, Any],
 ) -> Member:
-    """A new member; refuses a taken key, user id or did, and an area the community lacks."""
+    """A new member; refuses a taken key, user id or did, and an area the community lacks.
+
+    A new member holds no sensor or delivery point yet: it may be created active.
+    """
+    require_key(key, what="member")
     lock_community(session, community_id=community_id)
     _check_unique(session, community_id=community_id, member_id=None, key=key,
                   user_id=user_id, did=did)
     _check_area(session, community_id=community_id, area=area)
     _check_extra(extra)
-    last = session.exec(
-        select(func.max(Member.position)).where(Member.community_id == community_id)
-    ).one()
     member = Member(community_id=community_id, key=key, user_id=user_id, name=name, type=type,
                     role=role, area=area, status=status, did=did, extra=dict(extra),
-                    position=(last or 0) + 1)
+                    position=next_position(session, Member, community_id=community_id))
     with _unique_guard(session, community_id=community_id, member_id=None, key=key,
                        user_id=user_id, did=did):
         session.add(member)
@@ -215,8 +231,12 @@ def update_member(
     for name in set(changes) - NULLABLE_FIELDS:
         if changes[name] is None:
             raise Invalid(f"{name} may not be null", code="not_nullable")
+    if changes.get("status") == ACTIVE:
+        lock_claims(session)  # before the community's row: locks are taken in one order
     lock_community(session, community_id=community_id)
     member = get_member(session, community_id=community_id, key=key)
+    if changes.get("status") == ACTIVE and member.status != ACTIVE:
+        _require_claims_free(session, member)
     user_id = changes.get("user_id")
     did = changes.get("did")
     _check_unique(session, community_id=community_id, member_id=member.id, key=None,
@@ -241,10 +261,46 @@ def update_member(
 
 
 def set_member_status(session: Session, *, community_id: int, key: str, status: str) -> Member:
-    """Change a member's status."""
+    """Change a member's status; an active member may hold nothing another community's
+    active members hold (Conflict sensor_held or delivery_point_held)."""
+    if status == ACTIVE:
+        lock_claims(session)  # before the community's row: locks are taken in one order
+    lock_community(session, community_id=community_id)
     member = get_member(session, community_id=community_id, key=key)
+    if status == ACTIVE and member.status != ACTIVE:
+        _require_claims_free(session, member)
     _set_status(session, member, status)
     return member
+
+
+def _require_claims_free(session: Session, member: Member) -> None:
+    """Conflict when an active member of another community holds one of the member's sensors
+    or delivery points (the caller took lock_claims)."""
+    assert member.id is not None
+    sensors = session.exec(
+        select(Asset.sensor_id).where(Asset.member_id == member.id,
+                                      col(Asset.sensor_id).is_not(None))
+    ).all()
+    held = held_sensors(session, sensor_ids=[sensor for sensor in sensors if sensor is not None],
+                        excluding_community_ids={member.community_id})
+    if held:
+        raise Conflict(f"the member can't be active: {_listed('sensor', held)} held by an "
+                       "active member of another community", code="sensor_held")
+    points = session.exec(
+        select(DeliveryPoint.dp_id).where(DeliveryPoint.member_id == member.id)).all()
+    held = held_delivery_points(session, dp_ids=points,
+                                excluding_community_ids={member.community_id})
+    if held:
+        raise Conflict(f"the member can't be active: {_listed('delivery point', held)} held "
+                       "by an active member of another community", code="delivery_point_held")
+
+
+def _listed(what: str, values: set[str]) -> str:
+    shown = sorted(values)[:10]
+    more = f" and {len(values) - len(shown)} more" if len(values) > len(shown) else ""
+    if len(values) == 1:
+        return f"{what} {shown[0]!r} is"
+    return f"{what}s {', '.join(repr(value) for value in shown)}{more} are"
 
 
 def _set_status(session: Session, member: Member, status: str) -> None:

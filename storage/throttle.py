@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlmodel import Session
+from sqlalchemy import case
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
 
 from storage.models import LoginThrottle, utc_now
 
@@ -21,22 +24,27 @@ def retry_after_seconds(session: Session, *, keys: list[str]) -> int:
     return math.ceil(wait)
 
 
-def record_failure(
-    session: Session, *, key: str, max_failures: int, window_seconds: int
-) -> datetime | None:
-    """Count a failed attempt; block the key for the window once it reaches max_failures."""
+def record_failure(session: Session, *, key: str, max_failures: int, window_seconds: int) -> None:
+    """Count a failed attempt; block the key for the window once it reaches max_failures.
+
+    One atomic upsert, so concurrent failures are all counted.
+    """
     now = utc_now()
-    row = session.get(LoginThrottle, key)
     window = timedelta(seconds=window_seconds)
-    if row is None:
-        row = LoginThrottle(key=key, failures=0, window_started_at=now)
-    elif now - row.window_started_at > window:
-        row.failures, row.window_started_at, row.blocked_until = 0, now, None
-    row.failures += 1
-    if row.failures >= max_failures:
-        row.blocked_until = now + window
-    session.add(row)
-    return row.blocked_until
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    stale = col(LoginThrottle.window_started_at) < now - window
+    failures = case((stale, 1), else_=col(LoginThrottle.failures) + 1)
+    statement = insert(LoginThrottle).values(
+        key=key, failures=1, window_started_at=now,
+        blocked_until=now + window if max_failures <= 1 else None,
+    )
+    statement = statement.on_conflict_do_update(index_elements=["key"], set_={
+        "failures": failures,
+        "window_started_at": case((stale, now), else_=col(LoginThrottle.window_started_at)),
+        "blocked_until": case((failures >= max_failures, now + window), else_=None),
+    })
+    session.execute(statement)
 
 
 def clear_failures(session: Session, *, key: str) -> None:

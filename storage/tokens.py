@@ -7,6 +7,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFound
@@ -84,8 +86,11 @@ def revoke_access_token(session: Session, *, jti: str, expires_at: datetime) -> 
     """Refuse this access token from now on; forget revocations that have expired."""
     now = utc_now()
     session.execute(delete(RevokedAccessToken).where(col(RevokedAccessToken.expires_at) < now))
-    if session.get(RevokedAccessToken, jti) is None:
-        session.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(RevokedAccessToken)
+                    .values(jti=jti, expires_at=expires_at)
+                    .on_conflict_do_nothing(index_elements=["jti"]))
 
 
 def is_access_token_revoked(session: Session, *, jti: str) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
@@ -49,21 +47,29 @@ def get_user(session: Session, *, user_id: int) -> User:
     return user
 
 
-def authenticate(session: Session, *, email: str, password: str) -> User | None:
-    """The active account when the password matches, else None (in about the same time)."""
+def login_account(session: Session, *, email: str) -> User | None:
+    """The active account that may log in with this email, if any."""
     user = session.exec(select(User).where(User.email == normalise_email(email))).first()
-    if user is None or not user.is_active:
-        with suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
-        return None
+    return user if user is not None and user.is_active else None
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Whether the password matches; without a hash, a dummy is checked so timing is alike.
+
+    Deliberately slow (argon2id): call it outside any database transaction.
+    """
     try:
-        _hasher.verify(user.password_hash, password)
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
+        return False
+
+
+def rehash_if_needed(session: Session, *, user_id: int, password: str) -> None:
+    """Store a fresh hash when the hashing parameters have grown since this one was made."""
+    user = session.get(User, user_id)
+    if user is not None and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         session.add(user)
-    return user
 
 
 def set_password(session: Session, *, email: str, password: str) -> User:

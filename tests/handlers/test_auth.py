@@ -116,3 +116,23 @@ def test_logout_with_an_api_token_is_400(api: Api) -> None:
     response = api.client.post("/api/auth/logout", headers=bearer(token))
     assert response.status_code == 400
     assert response.json()["code"] == "not_a_session"
+
+
+def test_failures_are_counted_again_after_the_window(api: Api) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+    from storage.models import LoginThrottle, utc_now
+
+    make_user(api.engine, "ada@example.org")
+    for _ in range(4):
+        login(api, "ada@example.org", "guess guess")
+    with Session(api.engine) as session:
+        row = session.get(LoginThrottle, "account:ada@example.org")
+        assert row is not None and row.failures == 4
+        row.window_started_at = utc_now() - timedelta(hours=1)
+        session.add(row)
+        session.commit()
+    assert login(api, "ada@example.org", "guess guess").status_code == 401  # counts from 1
+    assert login(api, "ada@example.org").status_code == 200

@@ -79,3 +79,39 @@ def test_chunked_json_body_is_read_like_any_other(api: Api) -> None:
                                headers={"Content-Type": "application/json"})
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_credentials"
+
+
+def test_body_errors_point_at_the_value_without_echoing_it(api: Api) -> None:
+    response = api.client.post("/api/auth/login",
+                               json={"email": "a@b.c", "password": ["hunter2-secret"]})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "body/password: fails 'type' (\"string\")"
+    assert "hunter2-secret" not in response.text
+
+
+def test_deeply_nested_json_is_400(api: Api) -> None:
+    body = b'{"email": ' + b"[" * 5000 + b"]" * 5000 + b', "password": "x"}'
+    response = api.client.post("/api/auth/login", content=body,
+                               headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_deep"
+
+
+def test_out_of_range_path_integer_is_400(api: Api) -> None:
+    response = api.client.delete("/api/tokens/99999999999999999999", headers=api.admin())
+    assert response.status_code == 400
+    assert "token_id" in response.json()["detail"]
+
+
+def test_busy_database_is_503_with_retry_after(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def locked(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    headers = api.admin()
+    monkeypatch.setattr("storage.tokens.list_api_tokens", locked)
+    response = api.client.get("/api/tokens", headers=headers)
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "2"
