@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import openapi
-from tests.factories import Api, community_doc, member_doc
+from tests.factories import Api, community_doc, member_doc, to_yaml
 
 SPEC = openapi.bundled_spec()
 OPERATIONS = [(method.upper(), path, operation)
@@ -124,3 +124,46 @@ def test_operator_of_a_does_see_its_own_objects(two_communities: Api) -> None:
                  "/api/admin/communities/a/assets/m-ann-0",
                  "/api/admin/lookup/asset-by-sensor-id/a-s2"):
         assert api.client.get(path, headers=operator).status_code == 200, path
+
+
+def test_operator_of_a_cannot_reach_b_through_references_in_a(two_communities: Api) -> None:
+    api = two_communities
+    operator = api.login("op@a.test")
+    base = "/api/admin/communities/a"
+    moved = api.client.put(f"{base}/assets/stolen", headers=operator, json={
+        "member_key": "bea", "asset_type": "pv", "properties": {"name": "PV"}})
+    assert moved.status_code == 422
+    assert moved.json()["errors"][0]["code"] == "unknown_member"
+    renamed = api.client.put(f"{base}/delivery-points/IT-new", headers=operator,
+                             params={"replaces": "IT-bea-POD"},
+                             json={"member_key": "ann", "type": "pod"})
+    assert renamed.status_code == 404
+    owned = api.client.get(f"{base}/assets", headers=operator, params={"owner": "bea"})
+    assert owned.status_code == 200 and owned.json()["items"] == []
+    exported = api.client.get("/api/admin/export", headers=operator,
+                              params={"community": ["a", "b"]})
+    assert exported.status_code == 404
+    only_a = api.client.get("/api/admin/export", headers=operator)
+    assert "id: a\n" in only_a.text and "id: b\n" not in only_a.text
+    imported = api.client.post(
+        "/api/admin/import/yaml", params={"force": "true"},
+        content=to_yaml(community_doc("b", members={"bea": member_doc("bea")})),
+        headers={**operator, "Content-Type": "application/yaml"})
+    assert imported.status_code == 422
+    assert {error["code"] for error in imported.json()["errors"]} == {"forbidden_community"}
+    members_of_b = api.client.get("/api/admin/communities/b/members", headers=api.admin())
+    assert [item["key"] for item in members_of_b.json()["items"]] == ["bea"]
+
+
+def test_overseer_reads_everything_and_changes_nothing(two_communities: Api) -> None:
+    api = two_communities
+    overseer = api.login("watch@commonwatt.test", role="overseer")
+    assert api.client.get("/api/admin/communities/b/members", headers=overseer).status_code == 200
+    for method, url, body in (
+        ("PATCH", "/api/admin/communities/b/members/bea", {"name": "X"}),
+        ("DELETE", "/api/admin/communities/b/assets/m-bea-0", None),
+        ("POST", "/api/admin/import", {"bundle": community_doc("c")}),
+    ):
+        response = api.client.request(method, url, json=body, headers=overseer)
+        assert response.status_code == 403, url
+        assert response.json()["code"] == "read_only"
