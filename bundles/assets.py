@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
-# The bundle format's schema as the package ships it (the one bundle import checks against);
-# the pinned reference copy of rec-registry v0.7 when the package has none.
-SCHEMA_PATHS = (
-    Path(__file__).resolve().parent / "community.schema.json",
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "rec-registry" / "schemas"
-    / "community" / "v0.7" / "community.schema.json",
-)
+from bundles.validate import bundle_schema
+
 DEFINITION_OF_TYPE = {
     "pv": "PVAsset",
     "meter": "MeterAsset",
@@ -28,14 +21,9 @@ DEFINITION_OF_TYPE = {
 ASSET_TYPES = tuple(DEFINITION_OF_TYPE)
 
 
-@cache
 def _definitions() -> dict[str, Any]:
-    for path in SCHEMA_PATHS:
-        if path.is_file():
-            schema = json.loads(path.read_text(encoding="utf-8"))
-            definitions: dict[str, Any] = schema["definitions"]
-            return definitions
-    raise FileNotFoundError("the bundle format's schema (community.schema.json) is missing")
+    definitions: dict[str, Any] = bundle_schema()["definitions"]
+    return definitions
 
 
 @cache

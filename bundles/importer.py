@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bundles.errors import BundleRefused, CommunityExists
 from bundles.parse import gc_paused
 from bundles.validate import KNOWN_ASSET_TYPES, collect_refusals, stores_as_assets
+from storage import claims
 from storage import graph as graph_store
 from storage.assets import derived_columns
 from storage.graph import BUNDLE_SHAPE_KEY, CommunityGraph
@@ -226,6 +227,10 @@ def import_bundles(
 
 def _import(session: Session, documents: list[dict[str, Any]], *, dry_run: bool, force: bool,
             allowed_community_keys: set[str] | None) -> MultiImportReport:
+    if not dry_run:
+        # Held sensors and delivery points are checked below and written at the end: no
+        # other claiming write may come in between (taken before any community row lock).
+        claims.lock_claims(session)
     refusals = collect_refusals(session, documents,
                                 allowed_community_keys=allowed_community_keys)
     if refusals:

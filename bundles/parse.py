@@ -29,9 +29,14 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 from bundles.errors import BundleSyntaxError, BundleTooLarge
+from storage.exportable import (
+    DEFAULT_MAX_DEPTH,
+    UNSTORABLE,
+    json_value_problem,
+    kind_of,
+)
 
 DEFAULT_MAX_NODES = 2_000_000
-DEFAULT_MAX_DEPTH = 64
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -44,7 +49,6 @@ _CONSTRUCTOR = SafeConstructor()
 _BOOLS: dict[str, bool] = SafeConstructor.bool_values
 
 # NUL and lone surrogates: no database text column (nor UTF-8) can hold them.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 _NO_KEY: Any = object()
 _MERGE_KEY: Any = object()
@@ -156,7 +160,7 @@ def _convert(tag: str, value: str, event: Any) -> Any:
 def _scalar(event: Any) -> Any:
     tag = event.tag
     value = event.value
-    if event.style == '"' and _UNSTORABLE.search(value):  # only escapes can write these
+    if event.style == '"' and UNSTORABLE.search(value):  # only escapes can write these
         raise _unstorable(value, _where(event))
     if tag is None or tag == "!":
         if not event.implicit[0]:
@@ -370,7 +374,7 @@ def parse_yaml_documents(
                     continue
                 if not isinstance(document, dict):
                     raise BundleSyntaxError(
-                        f"document {index} is a {_kind(document)}, not a mapping: a bundle "
+                        f"document {index} is a {kind_of(document)}, not a mapping: a bundle "
                         "document has version, schema_version, community and members",
                         code="not_a_mapping",
                     )
@@ -388,18 +392,6 @@ def parse_yaml_documents(
     return documents
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
-
-
 def parse_json_bundle(obj: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
     """An already-decoded JSON body as one bundle document; it must be a mapping.
 
@@ -409,29 +401,10 @@ def parse_json_bundle(obj: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[s
     """
     if not isinstance(obj, dict):
         raise BundleSyntaxError(
-            f"the JSON body is a {_kind(obj)}, not a bundle mapping", code="not_a_mapping"
+            f"the JSON body is a {kind_of(obj)}, not a bundle mapping", code="not_a_mapping"
         )
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > max_depth:
-            raise BundleSyntaxError(f"the document nests deeper than {max_depth} levels",
-                                    code="yaml_too_deep")
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise BundleSyntaxError(f"the key {key!r} is not a string",
-                                            code="invalid_key")
-                if _UNSTORABLE.search(key):
-                    raise _unstorable(key, "")
-                stack.append((item, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            if _UNSTORABLE.search(value):
-                raise _unstorable(value, "")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise BundleSyntaxError("infinity and NaN can't be stored", code="invalid_value")
-        elif value is not None and not isinstance(value, bool | int | float):
-            raise BundleSyntaxError(f"{_kind(value)} is not a JSON value", code="invalid_value")
+    problem = json_value_problem(obj, max_depth)
+    if problem is not None:
+        code, message = problem
+        raise BundleSyntaxError(message, code=code)
     return obj

@@ -22,13 +22,14 @@ from jsonschema.exceptions import ValidationError
 from sqlmodel import Session
 
 from bundles.errors import Refusal
+from storage import claims
 from storage import graph as graph_store
+from storage.exportable import KEY_PATTERN
 from storage.graph import BUNDLE_SHAPE_KEY
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "community.schema.json"
 MAX_REFUSALS = 100
 MAX_MESSAGE = 300
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 KNOWN_ASSET_TYPES = ("pv", "storage", "meter", "ev_charger", "heat_pump", "load")
 
 
@@ -530,19 +531,24 @@ def registry_refusals(session: Session, documents: dict[int, dict[str, Any]],
                     sensors.append((sensor, index,
                                     ("members", member_key, "assets", asset_type, key,
                                      "sensor_id")))
-    checks = (
-        (sensors, graph_store.find_held_sensors, "sensor_ids", "sensor_held",
-         "the sensor {!r} is held by an active member of another community"),
-        (points, graph_store.find_held_delivery_points, "dp_ids", "delivery_point_held",
+    replaced_ids = set(graph_store.community_ids_by_key(session, keys=replaced).values())
+    checks: tuple[tuple[list[tuple[str, int, tuple[Any, ...]]],
+                        Callable[[list[str]], set[str]], str, str], ...] = (
+        (sensors, lambda values: claims.held_sensors(
+            session, sensor_ids=values, excluding_community_ids=replaced_ids),
+         "sensor_held", "the sensor {!r} is held by an active member of another community"),
+        (points, lambda values: claims.held_delivery_points(
+            session, dp_ids=values, excluding_community_ids=replaced_ids),
+         "delivery_point_held",
          "the delivery point {!r} is held by an active member of another community"),
-        (dids, graph_store.find_taken_dids, "dids", "did_taken",
-         "the DID {!r} belongs to a member of another community"),
+        (dids, lambda values: graph_store.find_taken_dids(
+            session, dids=values, exclude_community_keys=replaced),
+         "did_taken", "the DID {!r} belongs to a member of another community"),
     )
-    for items, find, argument, code, message in checks:
+    for items, find, code, message in checks:
         if not items:
             continue
-        held = find(session, **{argument: [value for value, _, _ in items]},
-                    exclude_community_keys=replaced)
+        held = find([value for value, _, _ in items])
         for value, index, path in items:
             if value in held and not refusals.add(index, pointer(*path), code,
                                                   message.format(value)):

@@ -235,3 +235,53 @@ def test_delete_area_is_not_for_plain_members(api: Api) -> None:
     seed(api)
     response = api.client.delete(url("north"), headers=api.login("alice@example.org"))
     assert response.status_code == 403
+
+
+# values the bundle format refuses
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A mapping whose containers nest `levels` deep (itself included)."""
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("key", ["north%20east", "n%C3%B6rd", "a,b", "a%5Cb"])
+def test_put_area_refuses_a_key_the_bundle_format_refuses(api: Api, key: str) -> None:
+    seed(api)
+    response = api.client.put(url(key), json=area_body(), headers=api.admin())
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_key"
+    detail = api.client.get("/api/admin/communities/a", headers=api.admin()).json()
+    assert [area["key"] for area in detail["areas"]] == ["north"]
+
+
+@pytest.mark.parametrize("extra", [
+    {"note": "nul\x00"}, {"nul\x00": 1}, {"deep": nested(61)}], ids=["value", "key", "deep"])
+def test_put_area_refuses_extra_the_bundle_format_refuses(
+    api: Api, extra: dict[str, Any],
+) -> None:
+    seed(api)
+    response = api.client.put(url("south"), json=area_body(extra=extra), headers=api.admin())
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_value"
+    assert api.client.get(url("south"), headers=api.admin()).status_code == 404
+
+
+def test_areas_written_by_the_api_export_and_import_back(api: Api) -> None:
+    seed(api)
+    headers = api.admin()
+    deepest = {"deep": nested(60)}  # extra nests 61 levels: the bundle's 64 in all
+    assert api.client.put(url("south.2:x-y_z"), json=area_body(extra=deepest),
+                          headers=headers).status_code == 201
+    exported = api.client.get("/api/admin/export", params={"community": "a"}, headers=headers)
+    assert exported.status_code == 200, exported.text
+    reimport = api.client.post("/api/admin/import/yaml", params={"force": "true"},
+                               content=exported.content,
+                               headers={**headers, "Content-Type": "application/yaml"})
+    assert reimport.status_code == 200, reimport.text
+    assert reimport.json()["communities"][0]["changes"]["areas"] == {
+        "added": 0, "removed": 0, "changed": 0}
+    assert api.client.get(url("south.2:x-y_z"), headers=headers).json()["extra"] == deepest

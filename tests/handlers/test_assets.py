@@ -405,3 +405,51 @@ def test_written_assets_export_and_import_back(api_with_data: Api) -> None:
     assert fetched["properties"] == {"name": "New meter", "sensor_id": "a-s3",
                                      "meter_type": "consumption", "pod": "IT-bob-2",
                                      "vendor": "acme"}
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A mapping whose containers nest `levels` deep (itself included)."""
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("extra", [
+    {"note": "nul\x00"}, {"nul\x00": 1}, {"deep": nested(59)}], ids=["value", "key", "deep"])
+def test_put_asset_refuses_properties_the_bundle_format_refuses(
+    api_with_data: Api, extra: dict[str, Any],
+) -> None:
+    api = api_with_data
+    response = api.client.put(f"{BASE}/a/assets/pv-2", headers=api.admin(), json={
+        "member_key": "alice", "asset_type": "pv", "properties": {"name": "Roof", **extra}})
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_value"
+    assert api.client.get(f"{BASE}/a/assets/pv-2", headers=api.admin()).status_code == 404
+
+
+def test_deepest_asset_properties_export_and_import_back(api_with_data: Api) -> None:
+    api = api_with_data
+    headers = api.admin()
+    properties = {"name": "Roof", "deep": nested(58)}  # 59 levels: the bundle's 64 in all
+    assert api.client.put(f"{BASE}/a/assets/pv-2", headers=headers, json={
+        "member_key": "alice", "asset_type": "pv", "properties": properties}).status_code == 201
+    exported = api.client.get("/api/admin/export", params={"community": "a"}, headers=headers)
+    assert exported.status_code == 200, exported.text
+    reimport = api.client.post("/api/admin/import/yaml", params={"force": "true"},
+                               content=exported.content,
+                               headers={**headers, "Content-Type": "application/yaml"})
+    assert reimport.status_code == 200, reimport.text
+    assert reimport.json()["communities"][0]["changes"]["assets"] == {
+        "added": 0, "removed": 0, "changed": 0}
+    fetched = api.client.get(f"{BASE}/a/assets/pv-2", headers=headers).json()
+    assert fetched["properties"] == properties
+
+
+def test_put_asset_sensor_of_an_inactive_member_elsewhere_is_allowed(
+    api_with_data: Api,
+) -> None:
+    api = api_with_data
+    response = api.client.put(f"{BASE}/a/assets/m-new", headers=api.admin(),
+                              json=meter_body(sensor_id="b-s2"))
+    assert response.status_code == 201, response.text

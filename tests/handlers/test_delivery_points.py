@@ -353,3 +353,50 @@ def test_written_delivery_points_export_and_import_back(api_with_data: Api) -> N
     assert point.json()["extra"] == {"phase": 3}
     meter = api.client.get(f"{BASE}/a/assets/m-alice-0", headers=headers).json()
     assert meter["properties"]["pod"] == "IT-alice-NEW"
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A mapping whose containers nest `levels` deep (itself included)."""
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("extra", [
+    {"note": "nul\x00"}, {"nul\x00": 1}, {"deep": nested(60)}], ids=["value", "key", "deep"])
+def test_put_delivery_point_refuses_extra_the_bundle_format_refuses(
+    api_with_data: Api, extra: dict[str, Any],
+) -> None:
+    api = api_with_data
+    response = api.client.put(f"{BASE}/a/delivery-points/IT-new-1", headers=api.admin(),
+                              json=dp_body(extra=extra))
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_value"
+    assert api.client.get(f"{BASE}/a/delivery-points/by-id/IT-new-1",
+                          headers=api.admin()).status_code == 404
+
+
+def test_deepest_delivery_point_extra_exports_and_imports_back(api_with_data: Api) -> None:
+    api = api_with_data
+    headers = api.admin()
+    deepest = {"deep": nested(59)}  # extra nests 60 levels: the bundle's 64 in all
+    assert api.client.put(f"{BASE}/a/delivery-points/IT-new-1", headers=headers,
+                          json=dp_body(extra=deepest)).status_code == 201
+    exported = api.client.get("/api/admin/export", params={"community": "a"}, headers=headers)
+    assert exported.status_code == 200, exported.text
+    reimport = api.client.post("/api/admin/import/yaml", params={"force": "true"},
+                               content=exported.content,
+                               headers={**headers, "Content-Type": "application/yaml"})
+    assert reimport.status_code == 200, reimport.text
+    point = api.client.get(f"{BASE}/a/delivery-points/by-id/IT-new-1", headers=headers)
+    assert point.json()["extra"] == deepest
+
+
+def test_put_delivery_point_of_an_inactive_member_elsewhere_is_allowed(
+    api_with_data: Api,
+) -> None:
+    api = api_with_data
+    response = api.client.put(f"{BASE}/a/delivery-points/IT-bruno-1", headers=api.admin(),
+                              json=dp_body())
+    assert response.status_code == 201, response.text

@@ -658,3 +658,117 @@ def test_list_member_delivery_points_is_not_for_plain_members(api: Api) -> None:
     seed(api)
     response = api.client.get(url("a", "alice", "/delivery-points"), headers=plain_member(api))
     assert response.status_code == 403
+
+
+# cross-community claims when a member becomes active again
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A mapping whose containers nest `levels` deep (itself included)."""
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+def held_elsewhere(api: Api) -> None:
+    """Community a: inactive alice (sensor S1, POD IT-A) and inactive carol (POD IT-C);
+    then community b, imported after: active bob holds S1, active dan holds IT-C."""
+    api.import_yaml(community_doc("a", members={
+        "op": member_doc("op", role="operator", user_id="op@a.test"),
+        "alice": member_doc("alice", status="inactive", sensors=("S1",), pods=("IT-A",)),
+        "carol": member_doc("carol", status="inactive", pods=("IT-C",)),
+    }))
+    api.import_yaml(community_doc("b", members={
+        "bob": member_doc("bob", sensors=("S1",), pods=("IT-B",)),
+        "dan": member_doc("dan", pods=("IT-C",)),
+    }))
+
+
+@pytest.mark.parametrize("how", ["status", "patch"])
+@pytest.mark.parametrize(("member", "code", "value"), [
+    ("alice", "sensor_held", "S1"), ("carol", "delivery_point_held", "IT-C")])
+def test_a_member_holding_what_another_community_holds_stays_inactive(
+    api: Api, how: str, member: str, code: str, value: str,
+) -> None:
+    held_elsewhere(api)
+    if how == "status":
+        response = api.client.put(url("a", member, "/status"), json={"status": "active"},
+                                  headers=operator(api))
+    else:
+        response = api.client.patch(url("a", member), json={"status": "active", "name": "New"},
+                                    headers=operator(api))
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert body["code"] == code
+    assert repr(value) in body["detail"]
+    assert "Community b" not in body["detail"] and "'b'" not in body["detail"]
+    stored = api.client.get(url("a", member), headers=operator(api)).json()
+    assert stored["status"] == "inactive"
+    assert stored["name"] == f"Member {member}"
+
+
+def test_a_member_holding_nothing_claimed_elsewhere_becomes_active(api: Api) -> None:
+    held_elsewhere(api)
+    api.client.patch(url("b", "bob"), json={"status": "inactive"}, headers=api.admin())
+    response = api.client.put(url("a", "alice", "/status"), json={"status": "active"},
+                              headers=operator(api))
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "active"
+    # Now bob of b may not become active again: alice holds S1.
+    bob = api.client.patch(url("b", "bob"), json={"status": "active"}, headers=api.admin())
+    assert bob.status_code == 409
+    assert bob.json()["code"] == "sensor_held"
+
+
+def test_other_status_changes_of_a_member_holding_claimed_things_pass(api: Api) -> None:
+    held_elsewhere(api)
+    for status in ("pending", "suspended"):
+        response = api.client.put(url("a", "alice", "/status"), json={"status": status},
+                                  headers=operator(api))
+        assert response.status_code == 200, response.text
+
+
+# values the bundle format refuses
+
+
+def test_create_member_refuses_a_key_ending_in_a_newline(api: Api) -> None:
+    seed(api)
+    # The spec's pattern ends in `$`, which lets a final newline through.
+    response = api.client.post(url(), json=new_member(key="carl\n"), headers=operator(api))
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_key"
+    assert keys(api.client.get(url(), headers=operator(api))) == ["op", "alice", "carol"]
+
+
+@pytest.mark.parametrize("extra", [
+    {"note": "nul\x00"}, {"nul\x00": 1}, {"deep": nested(61)}], ids=["value", "key", "deep"])
+def test_member_extra_the_bundle_format_refuses(api: Api, extra: dict[str, Any]) -> None:
+    seed(api)
+    created = api.client.post(url(), json=new_member(extra=extra), headers=operator(api))
+    assert created.status_code == 422, created.text
+    assert created.json()["code"] == "invalid_value"
+    patched = api.client.patch(url("a", "alice"), json={"extra": extra}, headers=operator(api))
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["code"] == "invalid_value"
+    assert api.client.get(url("a", "alice"), headers=operator(api)).json()["extra"] == {}
+
+
+def test_members_written_by_the_api_export_and_import_back(api: Api) -> None:
+    seed(api)
+    headers = api.admin()
+    deepest = {"deep": nested(60)}  # extra nests 61 levels: the bundle's 64 in all
+    assert api.client.post(url(), json=new_member(key="dave.1:x-y_z", extra=deepest),
+                           headers=headers).status_code == 201
+    assert api.client.patch(url("a", "alice"), json={"extra": {"note": "tab\there"}},
+                            headers=headers).status_code == 200
+    exported = api.client.get("/api/admin/export", params={"community": "a"}, headers=headers)
+    assert exported.status_code == 200, exported.text
+    reimport = api.client.post("/api/admin/import/yaml", params={"force": "true"},
+                               content=exported.content,
+                               headers={**headers, "Content-Type": "application/yaml"})
+    assert reimport.status_code == 200, reimport.text
+    assert reimport.json()["communities"][0]["changes"]["members"] == {
+        "added": 0, "removed": 0, "changed": 0}
+    dave = api.client.get(url("a", "dave.1:x-y_z"), headers=headers).json()
+    assert dave["extra"] == deepest

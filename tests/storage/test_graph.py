@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import select
 from sqlmodel import Session
@@ -105,27 +103,6 @@ def test_communities_are_listed_by_key(session):
 
     assert graph.all_community_keys(session) == ["alpha", "beta", "gamma"]
     assert set(graph.community_ids_by_key(session, keys=["beta", "nope"])) == {"beta"}
-
-
-def test_sensors_and_points_are_held_only_by_active_members_of_other_communities(session):
-    write(session, small_graph("active", sensors=("s-a",), point="P-a"))
-    write(session, small_graph("idle", sensors=("s-i",), status="inactive", point="P-i"))
-    asked: dict[str, Any] = {"exclude_community_keys": []}
-
-    assert graph.find_held_sensors(session, sensor_ids=["s-a", "s-i", "s-x"], **asked) == {"s-a"}
-    assert graph.find_held_delivery_points(session, dp_ids=["P-a", "P-i"], **asked) == {"P-a"}
-    assert graph.find_held_sensors(session, sensor_ids=["s-a"],
-                                   exclude_community_keys=["active"]) == set()
-
-
-def test_lookups_work_past_one_chunk_of_parameters(session):
-    sensors = tuple(f"s-{number}" for number in range(1200))
-    write(session, small_graph("big", sensors=sensors))
-
-    held = graph.find_held_sensors(session, sensor_ids=[*sensors, "other"],
-                                   exclude_community_keys=[])
-
-    assert held == set(sensors)
 
 
 def test_a_did_is_taken_whatever_its_member_status(session):
