@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -10,6 +11,7 @@ from handlers.runtime import current_runtime, in_thread
 from storage.db import database_status
 
 
+@lru_cache(maxsize=1)
 def service_version() -> str:
     """The installed package's version."""
     try:
@@ -29,4 +31,4 @@ async def get_health() -> tuple[dict[str, Any], int]:
 
 async def get_version() -> dict[str, Any]:
     return {"name": "commonwatt", "version": service_version(),
-            "api_version": openapi.bundled_spec()["info"]["version"]}
+            "api_version": openapi.api_version()}

@@ -35,11 +35,6 @@ class Caller:
     def is_platform_admin(self) -> bool:
         return self.role == "admin"
 
-    @property
-    def sees_everything(self) -> bool:
-        """Platform admins and overseers see every community."""
-        return self.role in ("admin", "overseer")
-
     @classmethod
     def from_token_info(cls, token_info: dict[str, Any]) -> Caller:
         """The caller described by what authenticate_bearer returned."""

@@ -74,6 +74,12 @@ def _bundled() -> dict[str, Any]:
     return document
 
 
+def api_version() -> str:
+    """The document's `info.version` (the dated API version), without copying the document."""
+    version: str = _bundled()["info"]["version"]
+    return version
+
+
 def bundled_spec() -> dict[str, Any]:
     """The whole API document as one dict with only internal refs (a fresh copy each call)."""
     return copy.deepcopy(_bundled())

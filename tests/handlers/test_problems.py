@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
+import openapi
 from tests.factories import Api
 
 
@@ -115,3 +117,28 @@ def test_busy_database_is_503_with_retry_after(api: Api, monkeypatch: pytest.Mon
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert response.headers["Retry-After"] == "2"
+
+
+BODY_OPERATIONS = [(method.upper(), path, operation)
+                   for path, item in openapi.bundled_spec()["paths"].items()
+                   for method, operation in item.items() if "requestBody" in operation]
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), BODY_OPERATIONS,
+                         ids=[operation["operationId"] for _, _, operation in BODY_OPERATIONS])
+def test_every_body_taking_operation_answers_413_and_415(
+    api: Api, method: str, path: str, operation: dict
+) -> None:
+    url = "/api" + re.sub(r"\{[^}]+\}", "x", path)
+    headers = {} if operation.get("security") == [] else api.admin()
+    media_type = next(iter(operation["requestBody"]["content"]))
+    wrong = api.client.request(method, url, content=b"<a/>",
+                               headers={**headers, "Content-Type": "application/xml"})
+    assert wrong.status_code == 415, wrong.text
+    assert wrong.json()["code"] == "unsupported_media_type"
+    huge = api.client.request(method, url, content=b" " * (3 * 1024 * 1024),
+                              headers={**headers, "Content-Type": media_type})
+    assert huge.status_code == 413, huge.text
+    assert huge.json()["code"] == "body_too_large"
+    for status in ("413", "415"):
+        assert status in operation["responses"], f"{operation['operationId']} documents {status}"
