@@ -8,8 +8,10 @@ from sqlmodel import Session
 
 from handlers.problems import Problem
 from handlers.security import Caller
-from storage import access
+from storage import access, sensors
+from storage.errors import NotFound
 from storage.models import Community, Member
+from storage.sensors import SensorHolder
 
 
 def admin_scope(session: Session, caller: Caller, *, write: bool = False) -> set[int] | None:
@@ -64,3 +66,39 @@ def own_membership(
 def caller_of(token_info: dict[str, Any]) -> Caller:
     """The caller of a request, from Connexion's token_info."""
     return Caller.from_token_info(token_info)
+
+
+def _visible(session: Session, caller: Caller, holders: list[SensorHolder], *,
+             write: bool) -> list[SensorHolder]:
+    if caller.is_platform_admin or (caller.role == "overseer" and not write):
+        return holders
+    administered = access.administered_community_ids(session, user_id=caller.email)
+    return [holder for holder in holders if holder.community_id in administered
+            or (not write and holder.member_user_id == caller.email)]
+
+
+def readable_sensors(session: Session, caller: Caller,
+                     sensor_ids: list[str]) -> dict[str, SensorHolder]:
+    """The holder of each sensor the caller may read: platform admins and overseers read
+    every sensor, operators those of their community, members those of their own assets.
+    NotFound for any other sensor, exactly as for a missing one."""
+    visible: dict[str, SensorHolder] = {}
+    for holder in _visible(session, caller, sensors.sensor_holders(session, sensor_ids=sensor_ids),
+                           write=False):
+        visible.setdefault(holder.sensor_id, holder)
+    for sensor_id in sensor_ids:
+        if sensor_id not in visible:
+            raise NotFound(f"no sensor {sensor_id!r}", code="sensor_not_found")
+    return visible
+
+
+def writable_sensor_ids(session: Session, caller: Caller, sensor_ids: list[str]) -> set[str]:
+    """Those sensors the caller may write readings of (operator or admin rights on the
+    community holding them)."""
+    holders = sensors.sensor_holders(session, sensor_ids=sensor_ids)
+    return {holder.sensor_id for holder in _visible(session, caller, holders, write=True)}
+
+
+def require_writer(session: Session, caller: Caller) -> None:
+    """403 for callers who may write no readings at all (overseers, plain members)."""
+    admin_scope(session, caller, write=True)

@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        runtime=runtime)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                       max_bytes=settings.max_body_bytes)
+                       max_bytes=settings.max_body_bytes,
+                       upload_max_bytes=settings.telemetry_upload_max_bytes)
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     for domain_error in (Problem, StorageError, BundleError):
         app.add_error_handler(domain_error, handle_domain_error)

@@ -1,4 +1,4 @@
-"""Meta operations: health with the database's status, and version."""
+"""Meta operations: health with the database's and the telemetry store's status, and version."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import openapi
+from handlers.instants import iso
 from handlers.runtime import current_runtime, in_thread
+from storage.errors import StorageError
 from storage.db import database_status
 
 
@@ -23,9 +25,16 @@ def service_version() -> str:
 async def get_health() -> tuple[dict[str, Any], int]:
     runtime = current_runtime()
     database = await in_thread(database_status, runtime.engine)
-    healthy = database["status"] == "ok"
+    try:
+        telemetry = await in_thread(runtime.telemetry.status)
+    except StorageError as error:
+        telemetry = {"status": "error", "error": error.detail}
+    last = telemetry.pop("last_reading_ms", None)
+    if telemetry["status"] == "ok":
+        telemetry["last_reading_at"] = None if last is None else iso(last)
+    healthy = database["status"] == "ok" and telemetry["status"] == "ok"
     body = {"status": "ok" if healthy else "degraded", "version": service_version(),
-            "database": database}
+            "database": database, "telemetry": telemetry}
     return body, 200 if healthy else 503
 
 

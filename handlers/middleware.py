@@ -41,17 +41,38 @@ class BodyTooLarge(Exception):
     """The body grew past the cap while it was read."""
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies over `max_bytes` with 413 (by Content-Length or while streaming), and
-    NUL characters in the path or query with 400, before any handler runs."""
+WEBHOOK_PATH = re.compile(r"^/api/webhook/sensors/[^/]+$")
+WEBHOOK_MAX_BYTES = 64 * 1024
+UPLOAD_PATH = "/api/telemetry/readings"
+UPLOAD_MEDIA_TYPES = (b"text/csv", b"application/x-ndjson", b"application/vnd.apache.parquet")
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+
+class BodyLimitMiddleware:
+    """Refuses bodies over their cap with 413 (by Content-Length or while streaming), and
+    NUL characters in the path or query with 400, before any handler runs.
+
+    The cap is `max_bytes`, but 64 KB for device pushes and `upload_max_bytes` for readings
+    uploads (CSV, NDJSON, Parquet), which stream through unbuffered.
+    """
+
+    def __init__(self, app: Any, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
 
-    async def _send_413(self, send: Any) -> None:
+    def _cap(self, scope: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[int, bool]:
+        """The byte cap of this request, and whether its body is a streamed upload."""
+        path = scope.get("path", "")
+        if WEBHOOK_PATH.match(path):
+            return WEBHOOK_MAX_BYTES, False
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if path == UPLOAD_PATH and media_type in UPLOAD_MEDIA_TYPES:
+            return self.upload_max_bytes, True
+        return self.max_bytes, False
+
+    async def _send_413(self, send: Any, cap: int) -> None:
         await self._send_problem(send, 413, "body_too_large",
-                                 f"the request body is larger than {self.max_bytes} bytes")
+                                 f"the request body is larger than {cap} bytes")
 
     @staticmethod
     async def _send_problem(send: Any, status: int, code: str, detail: str) -> None:
@@ -72,11 +93,13 @@ class BodyLimitMiddleware:
                                      "the path or query contains a NUL character")
             return
         headers = dict(scope.get("headers") or [])
+        cap, streamed = self._cap(scope, headers)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._send_413(send)
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            await self._send_413(send, cap)
             return
-        if declared is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        if (declared is None and not streamed
+                and b"chunked" in headers.get(b"transfer-encoding", b"").lower()):
             # Connexion reads a body without Content-Length as absent: buffer it (within the
             # cap) and say how long it is.
             chunks: list[bytes] = []
@@ -87,8 +110,8 @@ class BodyLimitMiddleware:
                     return
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
-                if size > self.max_bytes:
-                    await self._send_413(send)
+                if size > cap:
+                    await self._send_413(send, cap)
                     return
                 more_body = message.get("more_body", False)
             scope = {**scope, "headers": [
@@ -110,7 +133,7 @@ class BodyLimitMiddleware:
             message: dict[str, Any] = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > cap:
                     raise BodyTooLarge
             return message
 
@@ -124,4 +147,4 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._send_413(send)
+                await self._send_413(send, cap)

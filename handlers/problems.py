@@ -13,6 +13,12 @@ from starlette.exceptions import HTTPException
 
 from bundles.errors import BundleError, BundleRefused, BundleTooLarge, CommunityExists
 from storage.errors import Conflict, Invalid, InvalidCursor, NotFound, StorageError
+from storage.telemetry.errors import (
+    MalformedUpload,
+    QueryTooLarge,
+    ReadingsRefused,
+    TelemetryUnavailable,
+)
 
 logger = logging.getLogger("commonwatt")
 
@@ -99,6 +105,15 @@ def as_problem(error: Exception) -> Problem:
     if isinstance(error, Invalid):
         return Problem(422, error.code, error.detail,
                        extra={"errors": [{"code": error.code, "message": error.detail}]})
+    if isinstance(error, ReadingsRefused):
+        return Problem(422, error.code, error.detail,
+                       extra={"errors": error.refusals, "refused": error.refused})
+    if isinstance(error, MalformedUpload):
+        return Problem(400, error.code, error.detail)
+    if isinstance(error, QueryTooLarge):
+        return Problem(422, error.code, error.detail)
+    if isinstance(error, TelemetryUnavailable):
+        return Problem(503, error.code, error.detail, headers={"Retry-After": "5"})
     if isinstance(error, BundleRefused):
         refusals = [refusal.as_dict() for refusal in error.refusals]
         return Problem(422, error.code, error.detail, extra={"errors": refusals})

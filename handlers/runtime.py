@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from connexion.context import scope as request_scope
@@ -14,6 +15,8 @@ from sqlmodel import Session
 
 from handlers.settings import Settings
 from storage.db import session_scope
+from storage.telemetry.compaction import Compactor
+from storage.telemetry.store import TelemetryStore
 
 SCOPE_KEY = "commonwatt.runtime"
 T = TypeVar("T")
@@ -26,6 +29,35 @@ class Runtime:
     settings: Settings
     engine: Engine
     jwt_secret: str
+    _telemetry: TelemetryStore | None = field(default=None, repr=False)
+    _compactor: Compactor | None = field(default=None, repr=False)
+    _telemetry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def telemetry(self) -> TelemetryStore:
+        """The telemetry store, opened on first use (with its background compaction)."""
+        if self._telemetry is None:
+            with self._telemetry_lock:
+                if self._telemetry is None:
+                    settings = self.settings
+                    store = TelemetryStore(settings.telemetry_path(),
+                                           memory_limit_mb=settings.telemetry_memory_limit_mb,
+                                           threads=settings.telemetry_threads)
+                    if settings.telemetry_compact_interval_seconds > 0:
+                        self._compactor = Compactor(
+                            store, interval_s=settings.telemetry_compact_interval_seconds,
+                            quiet_s=settings.telemetry_compact_quiet_seconds)
+                        self._compactor.start()
+                    self._telemetry = store
+        return self._telemetry
+
+    def close(self) -> None:
+        """Stop compaction and close the telemetry store and the database engine."""
+        if self._compactor is not None:
+            self._compactor.stop()
+        if self._telemetry is not None:
+            self._telemetry.close()
+        self.engine.dispose()
 
     @contextmanager
     def session(self, *, read_only: bool | None = None) -> Iterator[Session]:

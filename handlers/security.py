@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import unquote
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import jwt
 from connexion.lifecycle import ConnexionRequest
 
 from handlers.runtime import SCOPE_KEY, Runtime
+from storage import sensors as sensor_store
 from storage import tokens as token_store
 from storage import users as user_store
 from storage.errors import NotFound
@@ -98,3 +100,16 @@ def authenticate_bearer(token: str, request: ConnexionRequest) -> dict[str, Any]
             return None
         return {"sub": user.email, "uid": user.id, "role": user.role, "auth": "session",
                 "jti": claims["jti"], "exp": claims["exp"]}
+
+
+def authenticate_ingest_key(api_key: str, required_scopes: Any,
+                            request: ConnexionRequest) -> dict[str, Any] | None:
+    """Connexion's check of X-Ingest-Key: token info naming the sensor of the request path
+    when the key is that sensor's, None otherwise."""
+    runtime: Runtime = request.scope[SCOPE_KEY]
+    raw_path = request.scope.get("raw_path") or request.scope.get("path", "").encode()
+    sensor_id = unquote(raw_path.decode("latin-1").rsplit("/", 1)[-1])
+    with runtime.session(read_only=True) as session:
+        if not sensor_store.ingest_key_matches(session, sensor_id=sensor_id, plaintext=api_key):
+            return None
+    return {"sub": f"sensor:{sensor_id}", "sensor_id": sensor_id, "auth": "ingest_key"}

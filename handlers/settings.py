@@ -30,6 +30,17 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
+    telemetry_memory_limit_mb: int = Field(
+        default=1024, ge=64, description="Memory DuckDB may use for telemetry.")
+    telemetry_threads: int = Field(default=2, ge=1, le=64)
+    telemetry_upload_max_bytes: int = Field(
+        default=4096 * MIB, ge=1024, description="Largest CSV, NDJSON or Parquet upload.")
+    telemetry_max_future_seconds: int = Field(
+        default=300, ge=0, description="How far in the future a reading's ts may be.")
+    telemetry_compact_interval_seconds: float = Field(
+        default=30.0, ge=0, description="How often day partitions are compacted; 0: never.")
+    telemetry_compact_quiet_seconds: float = Field(
+        default=120.0, ge=0, description="A day is compacted once unchanged this long.")
     validate_responses: bool = Field(
         default=False, description="Check every response against the spec (on in tests)."
     )
@@ -40,6 +51,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'registry.sqlite3').resolve()}"
+
+    def telemetry_path(self) -> Path:
+        """The telemetry DuckDB file."""
+        return self.data_dir / "telemetry.duckdb"
 
     def resolved_jwt_secret(self) -> str:
         """The signing key: configured, or generated once into data_dir (mode 0600) and reused."""

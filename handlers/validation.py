@@ -40,7 +40,16 @@ class NamedParameterValidator(ParameterValidator):
 
 
 class PointedJSONBodyValidator(JSONRequestBodyValidator):
-    """JSON body validation whose errors give the JSON pointer and the rule that failed."""
+    """JSON body validation whose errors give the JSON pointer and the rule that failed.
+
+    Bodies whose schema says `x-commonwatt-bulk` (readings batches) pass unread: their
+    handler reads them as a stream and checks them column-wise (BRIEF decision 7).
+    """
+
+    async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
+        if self._schema.get("x-commonwatt-bulk"):
+            return receive, scope
+        return await super().wrap_receive(receive, scope=scope)
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if not self._nullable and body is None:

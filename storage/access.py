@@ -53,3 +53,12 @@ def require_visible_keys(keys: list[str], *, visible_keys: set[str]) -> None:
     for key in keys:
         if key not in visible_keys:
             raise NotFound(f"no community {key!r}", code="community_not_found")
+
+
+def active_member_areas(session: Session, *, community_id: int) -> Sequence[tuple[str, str]]:
+    """(member key, area) of the community's active members."""
+    return session.exec(
+        select(Member.key, Member.area)
+        .where(Member.community_id == community_id, Member.status == "active")
+        .order_by(col(Member.key))
+    ).all()

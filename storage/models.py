@@ -179,3 +179,16 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_started_at: datetime = Field(default_factory=utc_now)
     blocked_until: datetime | None = None
+
+
+class SensorIngestKey(SQLModel, table=True):
+    """A sensor's ingest key for device pushes; only the SHA-256 of its secret is kept."""
+
+    __table_args__ = (UniqueConstraint("community_id", "sensor_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    sensor_id: str = Field(max_length=256, index=True)
+    key_hash: str = Field(max_length=64)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utc_now)

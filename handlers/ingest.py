@@ -1,0 +1,144 @@
+"""Readings in: JSON batches and CSV, NDJSON or Parquet uploads, device pushes with a
+sensor's ingest key, and the ingest keys themselves."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import orjson
+from connexion.context import receive as request_receive
+from connexion.context import scope as request_scope
+
+from handlers import present
+from handlers.access import admin_community, caller_of, require_writer, writable_sensor_ids
+from handlers.instants import iso
+from handlers.problems import Problem
+from handlers.runtime import Runtime, current_runtime, in_thread
+from handlers.security import Caller
+from storage import sensors
+from storage.telemetry.ingest import (
+    UPLOAD_FORMATS,
+    IngestResult,
+    ingest_file,
+    ingest_table,
+    table_from_json,
+)
+from storage.telemetry.errors import MalformedUpload
+
+
+def _answer(result: IngestResult) -> dict[str, Any]:
+    return {"accepted": result.accepted, "replaced": result.replaced, "sensors": result.sensors,
+            "first_ts": iso(result.first_ms), "last_ts": iso(result.last_ms)}
+
+
+def _media_type() -> str:
+    headers = dict(request_scope.get("headers") or [])
+    return headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+
+
+async def _body_chunks() -> Any:
+    while True:
+        message = await request_receive()
+        if message["type"] != "http.request":
+            raise Problem(400, "incomplete_body", "the client went away before the body ended")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _read_body() -> bytes:
+    return b"".join([chunk async for chunk in _body_chunks()])
+
+
+async def _spool_body(directory: Path) -> Path:
+    """The streamed body in a temporary file (the caller deletes it)."""
+    descriptor, name = tempfile.mkstemp(prefix="upload-", dir=directory)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            async for chunk in _body_chunks():
+                await in_thread(handle.write, chunk) if len(chunk) > 1 << 20 else \
+                    handle.write(chunk)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _authorizer(runtime: Runtime, caller: Caller) -> Any:
+    def authorize(sensor_ids: list[str]) -> Collection[str]:
+        with runtime.session(read_only=True) as session:
+            return writable_sensor_ids(session, caller, sensor_ids)
+    return authorize
+
+
+def _parse_json_batch(raw: bytes) -> Any:
+    if not raw:
+        raise MalformedUpload("the request body is empty")
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise MalformedUpload(f"the body is not valid JSON: {str(error)[:120]}") from error
+    return table_from_json(document)
+
+
+async def ingest_readings(token_info: dict[str, Any]) -> dict[str, Any]:
+    runtime = current_runtime()
+    caller = caller_of(token_info)
+    with runtime.session(read_only=True) as session:
+        require_writer(session, caller)
+    store = runtime.telemetry
+    max_future_ms = runtime.settings.telemetry_max_future_seconds * 1000
+    media_type = _media_type()
+    if media_type in UPLOAD_FORMATS:
+        path = await _spool_body(store.temp_dir)
+        try:
+            result = await in_thread(ingest_file, store, path, media_type,
+                                     authorize=_authorizer(runtime, caller),
+                                     max_future_ms=max_future_ms)
+        finally:
+            path.unlink(missing_ok=True)
+        return _answer(result)
+    table = await in_thread(_parse_json_batch, await _read_body())
+    result = await in_thread(ingest_table, store, table, authorize=_authorizer(runtime, caller),
+                             max_future_ms=max_future_ms)
+    return _answer(result)
+
+
+async def push_sensor_readings(sensor_id: str, body: dict[str, Any],
+                               token_info: dict[str, Any]) -> dict[str, Any]:
+    if token_info.get("sensor_id") != sensor_id:
+        raise Problem(401, "invalid_ingest_key", "the ingest key is not this sensor's")
+    rows = body["readings"]
+    table = await in_thread(table_from_json, {
+        "sensor_id": sensor_id, "channel": [row["channel"] for row in rows],
+        "ts": [row["ts"] for row in rows], "value": [row["value"] for row in rows]})
+    runtime = current_runtime()
+    result = await in_thread(
+        ingest_table, runtime.telemetry, table,
+        authorize=lambda sensor_ids: {sensor_id} & set(sensor_ids),
+        max_future_ms=runtime.settings.telemetry_max_future_seconds * 1000)
+    return _answer(result)
+
+
+async def create_ingest_key(community_key: str, sensor_id: str,
+                            token_info: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        assert community.id is not None
+        key, plaintext = sensors.rotate_ingest_key(session, community_id=community.id,
+                                                   sensor_id=sensor_id)
+        return {"sensor_id": sensor_id, "community": community.key, "key": plaintext,
+                "prefix": key.prefix, "created_at": present.timestamp(key.created_at)}, 201
+
+
+async def delete_ingest_key(community_key: str, sensor_id: str,
+                            token_info: dict[str, Any]) -> tuple[None, int]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        assert community.id is not None
+        sensors.delete_ingest_key(session, community_id=community.id, sensor_id=sensor_id)
+    return None, 204

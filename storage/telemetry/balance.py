@@ -1,0 +1,137 @@
+"""The community energy balance: per hour and area, withdrawn, fed in, produced and shared
+energy (the smaller of fed in and withdrawn, the Italian CER rule), folded into periods, and
+each member's part of the shared energy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+
+from storage.telemetry import partials
+from storage.telemetry.buckets import day_buckets
+from storage.telemetry.store import HOUR_MS, TelemetryStore
+
+IMPORT, EXPORT, PRODUCED = 2, 3, 4
+
+
+@dataclass(frozen=True)
+class Meter:
+    """A sensor counted in the balance: the member and area it belongs to."""
+
+    sensor_id: str
+    member_key: str
+    area: str
+
+
+HOURLY_SQL = """
+CREATE OR REPLACE TEMP TABLE member_hours AS
+SELECT m.member, m.area, p.slot,
+       coalesce(sum(p.total) FILTER (WHERE p.channel = 2), 0) AS withdrawn,
+       coalesce(sum(p.total) FILTER (WHERE p.channel = 3), 0) AS fed_in,
+       coalesce(sum(p.total) FILTER (WHERE p.channel = 4), 0) AS produced
+FROM ({partials}) p JOIN meter_members m ON m.sensor = p.sensor
+GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE area_hours AS
+SELECT area, slot, sum(withdrawn) AS withdrawn, sum(fed_in) AS fed_in,
+       sum(produced) AS produced, least(sum(withdrawn), sum(fed_in)) AS shared
+FROM member_hours GROUP BY ALL;
+"""
+AREA_PERIODS_SQL = """
+SELECT a.area, b.bucket_start, sum(a.withdrawn), sum(a.fed_in), sum(a.produced), sum(a.shared)
+FROM area_hours a JOIN slot_buckets b ON b.slot = a.slot
+GROUP BY ALL ORDER BY 1, 2
+"""
+MEMBERS_SQL = """
+SELECT m.member, sum(m.withdrawn), sum(m.fed_in),
+       sum(CASE WHEN a.withdrawn > 0 THEN a.shared * m.withdrawn / a.withdrawn ELSE 0 END),
+       sum(CASE WHEN a.fed_in > 0 THEN a.shared * m.fed_in / a.fed_in ELSE 0 END)
+FROM member_hours m JOIN area_hours a ON a.area = m.area AND a.slot = m.slot
+GROUP BY ALL
+"""
+
+
+def figures(withdrawn: float, fed_in: float, produced: float, shared: float,
+            rate: float | None) -> dict[str, Any]:
+    """The balance figures of one period or total."""
+    return {
+        "withdrawn_wh": withdrawn, "fed_in_wh": fed_in, "produced_wh": produced,
+        "shared_wh": shared,
+        "self_consumption_rate": shared / fed_in if fed_in > 0 else None,
+        "self_sufficiency_rate": shared / withdrawn if withdrawn > 0 else None,
+        "incentive_eur": None if rate is None else shared / 1_000_000 * rate,
+    }
+
+
+def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: dict[str, str],
+                   first: date, last: date, zone: ZoneInfo, granularity: str,
+                   rate: float | None) -> dict[str, Any]:
+    """Totals, periods, areas and member parts of the local days first..last."""
+    buckets = day_buckets(first, last, zone, granularity)
+    keys = store.sensor_keys([meter.sensor_id for meter in meters])
+    counted = [meter for meter in meters if meter.sensor_id in keys]
+    members = sorted(member_areas)
+    member_index = {key: index for index, key in enumerate(members)}
+    area_rows: list[tuple[Any, ...]] = []
+    member_rows: list[tuple[Any, ...]] = []
+    if counted:
+        with store.reader() as cursor:
+            sql = partials.partials_sql(
+                cursor, sensors=[keys[meter.sensor_id] for meter in counted],
+                channels=[IMPORT, EXPORT, PRODUCED], low=int(buckets.edges[0]),
+                high=int(buckets.edges[-1]), slot_ms=HOUR_MS)
+            partials.register_slot_mapping(cursor, buckets.slot_mapping())
+            cursor.register("meter_members", pa.table({
+                "sensor": pa.array([keys[meter.sensor_id] for meter in counted], pa.int32()),
+                "member": pa.array([member_index[meter.member_key] for meter in counted],
+                                   pa.int32()),
+                "area": pa.array([meter.area for meter in counted], pa.string())}))
+            cursor.execute(HOURLY_SQL.format(partials=sql))
+            area_rows = cursor.execute(AREA_PERIODS_SQL).fetchall()
+            member_rows = cursor.execute(MEMBERS_SQL).fetchall()
+            cursor.execute("DROP TABLE member_hours; DROP TABLE area_hours")
+            cursor.unregister("meter_members")
+            partials.unregister(cursor)
+    return _shape(area_rows, member_rows, members, member_areas, rate)
+
+
+def _shape(area_rows: list[tuple[Any, ...]], member_rows: list[tuple[Any, ...]],
+           members: list[str], member_areas: dict[str, str],
+           rate: float | None) -> dict[str, Any]:
+    areas: dict[str, list[tuple[int, list[float]]]] = {}
+    community: dict[int, list[float]] = {}
+    for area, start, withdrawn, fed_in, produced, shared in area_rows:
+        sums = [float(withdrawn), float(fed_in), float(produced), float(shared)]
+        areas.setdefault(area, []).append((int(start), sums))
+        total = community.setdefault(int(start), [0.0, 0.0, 0.0, 0.0])
+        for index, amount in enumerate(sums):
+            total[index] += amount
+
+    def add_up(periods: list[tuple[int, list[float]]]) -> list[float]:
+        return [sum(sums[index] for _, sums in periods) for index in range(4)]
+
+    community_periods = sorted(community.items())
+    parts = {members[int(row[0])]: row[1:] for row in member_rows}
+    member_shares = []
+    for member_key in members:
+        withdrawn, fed_in, consumer, producer = (
+            float(value) for value in parts.get(member_key, (0.0, 0.0, 0.0, 0.0)))
+        member_shares.append({
+            "member_key": member_key, "area": member_areas[member_key],
+            "withdrawn_wh": withdrawn, "fed_in_wh": fed_in,
+            "shared_as_consumer_wh": consumer, "shared_as_producer_wh": producer,
+            "incentive_eur": None if rate is None
+            else (consumer + producer) / 2 / 1_000_000 * rate,
+        })
+    return {
+        "totals": figures(*add_up(community_periods), rate),
+        "periods": [{"start": start, **figures(*sums, rate)} for start, sums in community_periods],
+        "areas": [{"area": area, "totals": figures(*add_up(periods), rate),
+                   "periods": [{"start": start, **figures(*sums, rate)}
+                               for start, sums in periods]}
+                  for area, periods in sorted(areas.items())],
+        "members": member_shares,
+    }

@@ -1,0 +1,407 @@
+"""Ingest: a batch of readings checked column-wise, then stored all or nothing, idempotently.
+
+Every source (a JSON batch, a CSV, NDJSON or Parquet upload) becomes one staged table of
+(idx, sensor_id, channel, ts, value), ts in UTC epoch milliseconds and NULL where it was
+missing, malformed or without an offset. One vectorised query finds the refused readings;
+then one transaction replaces the stored readings of the same identity and appends the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.telemetry.channels import CATALOG
+from storage.telemetry.errors import MalformedUpload, ReadingsRefused
+from storage.telemetry.store import DAY_MS, SeriesStats, TelemetryStore, now_ms
+
+MAX_REFUSALS = 100
+MAX_JSON_READINGS = 10_000
+READING_KEYS = frozenset({"sensor_id", "channel", "ts", "value"})
+CHANNEL_TABLE = pa.table({"name": [channel.name for channel in CATALOG],
+                          "code": pa.array([channel.code for channel in CATALOG], pa.uint8())})
+REFUSAL_MESSAGES = {
+    "unknown_sensor": "unknown sensor, or one the caller may not write",
+    "unknown_channel": "not a channel of the catalog",
+    "invalid_timestamp": "missing, malformed, or without a UTC offset",
+    "future_timestamp": "further in the future than the server accepts",
+    "invalid_value": "missing, not a number, or not finite",
+}
+# The staged source must give idx, sensor_id, channel, ts (epoch ms or NULL) and value.
+REFUSALS_SQL = """
+SELECT idx, code, count(*) OVER () AS refused FROM (
+    SELECT idx, CASE
+        WHEN sensor_id IS NULL OR sensor_id NOT IN (SELECT sensor_id FROM allowed_sensors)
+            THEN 'unknown_sensor'
+        WHEN channel IS NULL OR channel NOT IN (SELECT name FROM channel_codes)
+            THEN 'unknown_channel'
+        WHEN ts IS NULL THEN 'invalid_timestamp'
+        WHEN ts > $max_ts THEN 'future_timestamp'
+        WHEN value IS NULL OR NOT isfinite(value) THEN 'invalid_value'
+    END AS code
+    FROM staged
+) WHERE code IS NOT NULL
+ORDER BY idx
+LIMIT {limit}
+"""
+# Last reading wins within one upload; `batch` holds storage keys.
+BATCH_SQL = """
+CREATE OR REPLACE TEMP TABLE batch AS
+SELECT k.sensor AS sensor, c.code AS channel, s.ts AS ts, arg_max(s.value, s.idx) AS value
+FROM staged s
+JOIN batch_keys k ON k.sensor_id = s.sensor_id
+JOIN channel_codes c ON c.name = s.channel
+GROUP BY ALL
+"""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a stored batch did."""
+
+    accepted: int
+    replaced: int
+    sensors: int
+    first_ms: int
+    last_ms: int
+
+
+Authorize = Callable[[list[str]], Collection[str]]
+"""Given the distinct sensor ids of a batch, those the caller may write."""
+
+
+# -- JSON ----------------------------------------------------------------------------
+
+
+def table_from_json(document: Any) -> pa.Table:
+    """The staged columns of a JSON batch (row or columnar form); MalformedUpload when its
+    shape is not the documented one (the body is not checked item by item by JSON Schema)."""
+    if not isinstance(document, dict):
+        raise MalformedUpload("body: expected an object, in the row or the columnar form")
+    if set(document) == {"readings"}:
+        rows = document["readings"]
+        if not isinstance(rows, list) or not rows:
+            raise MalformedUpload("body/readings: expected a non-empty array")
+        _check_size(len(rows), "body/readings")
+        for index, row in enumerate(rows):
+            if not isinstance(row, dict) or row.keys() != READING_KEYS:
+                raise MalformedUpload(
+                    f"body/readings/{index}: expected an object with exactly sensor_id, "
+                    "channel, ts and value")
+        columns = {name: [row[name] for row in rows] for name in READING_KEYS}
+        prefix = "body/readings/{index}/{name}"
+    elif set(document) == READING_KEYS:
+        columns = dict(document)
+        lengths = {len(value) for value in columns.values() if isinstance(value, list)}
+        for name in ("ts", "value"):
+            if not isinstance(columns[name], list):
+                raise MalformedUpload(f"body/{name}: expected an array")
+        if len(lengths) != 1:
+            raise MalformedUpload("body: the arrays must have one and the same length")
+        count = lengths.pop()
+        if count == 0:
+            raise MalformedUpload("body/ts: expected a non-empty array")
+        _check_size(count, "body/ts")
+        for name in ("sensor_id", "channel"):
+            if isinstance(columns[name], str):
+                columns[name] = [columns[name]] * count
+        prefix = "body/{name}/{index}"
+    else:
+        raise MalformedUpload(
+            "body: expected the row form {readings: [...]} or the columnar form "
+            "{sensor_id, channel, ts, value}, with no other properties")
+    return _arrow_columns(columns, prefix)
+
+
+def _check_size(count: int, pointer: str) -> None:
+    if count > MAX_JSON_READINGS:
+        raise MalformedUpload(f"{pointer}: at most {MAX_JSON_READINGS} readings per JSON batch;"
+                              " send more as CSV, NDJSON or Parquet")
+
+
+def _arrow_columns(columns: dict[str, Any], prefix: str) -> pa.Table:
+    for name in ("sensor_id", "channel", "ts"):
+        values = columns[name]
+        if not all(type(value) is str for value in values):
+            index = next(i for i, value in enumerate(values) if type(value) is not str)
+            raise MalformedUpload(prefix.format(index=index, name=name) + ": expected a string")
+    values = columns["value"]
+    if not all(type(value) in (float, int) for value in values):
+        index = next(i for i, value in enumerate(values) if type(value) not in (float, int))
+        raise MalformedUpload(prefix.format(index=index, name="value") + ": expected a number")
+    try:
+        value_array = pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, OverflowError):
+        value_array = pa.array([_as_float(value) for value in values], pa.float64())
+    return pa.table({
+        "idx": pa.array(range(len(values)), pa.int64()),
+        "sensor_id": pa.array(columns["sensor_id"], pa.string()),
+        "channel": pa.array(columns["channel"], pa.string()),
+        "ts": parse_instants(columns["ts"]),
+        "value": value_array,
+    })
+
+
+def _as_float(value: float | int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf  # an integer beyond a double: refused as not finite
+
+
+def parse_instants(texts: list[str]) -> pa.Array:
+    """ISO 8601 instants as UTC epoch milliseconds; null where one is malformed or has no
+    offset. Vectorised by Arrow; one by one only when some value fails."""
+    strings = pa.array(texts, pa.string())
+    try:
+        instants = strings.cast(pa.timestamp("ns", tz="UTC"))
+        return _epoch_ms(instants)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([_parse_instant(text) for text in texts], pa.int64())
+
+
+def _epoch_ms(instants: pa.Array) -> pa.Array:
+    nanos = instants.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return pa.array(nanos // 1_000_000, pa.int64())
+
+
+def _parse_instant(text: str) -> int | None:
+    if len(text) > 40:
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        return None
+    return math.floor(instant.timestamp() * 1000)
+
+
+# -- uploads -------------------------------------------------------------------------
+
+UPLOAD_FORMATS = {"text/csv": "csv", "application/x-ndjson": "ndjson",
+                  "application/vnd.apache.parquet": "parquet"}
+_TEXT_INSTANT = (
+    "CASE WHEN regexp_matches(CAST({col} AS VARCHAR),"
+    r" '^\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{{1,9}})?)?(Z|z|[+-]\d\d(:?\d\d)?)$')"
+    " THEN epoch_ms(TRY_CAST(CAST({col} AS VARCHAR) AS TIMESTAMPTZ)) END"
+)
+
+
+def _upload_source(cursor: duckdb.DuckDBPyConnection, path: Path, kind: str) -> str:
+    """The SELECT that stages an uploaded file; MalformedUpload when it cannot be read."""
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    if kind == "csv":
+        reader = (f"read_csv({quoted}, header = true, all_varchar = true, strict_mode = true,"
+                  " auto_detect = true, sample_size = 20480)")
+    elif kind == "ndjson":
+        reader = (f"read_json({quoted}, format = 'newline_delimited', records = true,"
+                  " columns = {sensor_id: 'VARCHAR', channel: 'VARCHAR', ts: 'VARCHAR',"
+                  " value: 'VARCHAR'})")
+    else:
+        reader = f"read_parquet({quoted})"
+    try:
+        described = cursor.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    except duckdb.Error as error:
+        raise MalformedUpload(f"the {kind} upload cannot be read: {_first_line(error)}") from error
+    types = {str(row[0]): str(row[1]).upper() for row in described}
+    missing = sorted(READING_KEYS - set(types))
+    if missing:
+        raise MalformedUpload(f"the {kind} upload lacks the column(s) {', '.join(missing)}; "
+                              "expected sensor_id, channel, ts and value")
+    extra = sorted(set(types) - READING_KEYS)
+    if extra:
+        raise MalformedUpload(f"the {kind} upload has unknown column(s) {', '.join(extra)}; "
+                              "expected sensor_id, channel, ts and value")
+    ts_type = types["ts"]
+    if ts_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        ts_expr = "epoch_ms(ts)"
+    elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
+        ts_expr = "CAST(NULL AS BIGINT)"  # an instant without a UTC offset: refused
+    else:
+        ts_expr = _TEXT_INSTANT.format(col="ts")
+    number = ("TRY_CAST(value AS DOUBLE)" if types["value"] in ("VARCHAR", "BLOB")
+              or not types["value"] else "CAST(value AS DOUBLE)")
+    if kind == "parquet":
+        row_index = "file_row_number"
+        reader = reader[:-1] + ", file_row_number = true)"
+    else:
+        row_index = "row_number() OVER () - 1"
+    return (f"SELECT CAST({row_index} AS BIGINT) AS idx, CAST(sensor_id AS VARCHAR) AS sensor_id,"
+            f" CAST(channel AS VARCHAR) AS channel, {ts_expr} AS ts, {number} AS value"
+            f" FROM {reader}")
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+
+
+# -- the write -----------------------------------------------------------------------
+
+
+def ingest_table(store: TelemetryStore, staged: pa.Table, *, authorize: Authorize,
+                 max_future_ms: int) -> IngestResult:
+    """Check and store a staged Arrow table (from a JSON batch), vectorised with Arrow and
+    NumPy: the lock is held only for the writes."""
+    sensor_ids = pc.unique(staged["sensor_id"]).to_pylist()
+    allowed = sorted(set(authorize(sensor_ids)) & set(sensor_ids))
+    _refuse_arrow(staged, allowed, max_ts=now_ms() + max_future_ms)
+    with store.writer() as cursor:
+        keys = store.ensure_sensor_keys(cursor, allowed)
+        batch, stats, days = _prepare(staged, keys)
+        cursor.register("batch", batch)
+        try:
+            result = _write(store, cursor, stats, days, accepted=batch.num_rows, keys=keys)
+        finally:
+            cursor.unregister("batch")
+    return result
+
+
+def _refuse_arrow(staged: pa.Table, allowed: list[str], *, max_ts: int) -> None:
+    sensor_ok = pc.is_in(staged["sensor_id"], value_set=pa.array(allowed, pa.string()))
+    channel_ok = pc.is_in(staged["channel"], value_set=CHANNEL_TABLE["name"])
+    ts = staged["ts"]
+    ts_ok = pc.is_valid(ts)
+    not_future = pc.fill_null(pc.less_equal(ts, max_ts), True)
+    value_ok = pc.fill_null(pc.is_finite(staged["value"]), False)
+    masks = [(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool), code)
+             for mask, code in ((sensor_ok, "unknown_sensor"), (channel_ok, "unknown_channel"),
+                                (ts_ok, "invalid_timestamp"), (not_future, "future_timestamp"),
+                                (value_ok, "invalid_value"))]
+    bad = np.zeros(staged.num_rows, dtype=bool)
+    for mask, _ in masks:
+        bad |= ~mask
+    if not bad.any():
+        return
+    listed = []
+    for index in np.flatnonzero(bad)[:MAX_REFUSALS].tolist():
+        code = next(code for mask, code in masks if not mask[index])
+        listed.append({"index": index, "code": code, "message": REFUSAL_MESSAGES[code]})
+    raise ReadingsRefused(listed, refused=int(bad.sum()), total=staged.num_rows)
+
+
+def _prepare(staged: pa.Table, keys: dict[str, int]
+             ) -> tuple[pa.Table, SeriesStats, list[int]]:
+    """Storage keys, sorted by (sensor, channel, ts), the last of equal identities kept."""
+    key_ids = pa.array(list(keys), pa.string())
+    key_values = np.fromiter(keys.values(), dtype=np.int32, count=len(keys))
+    sensor = key_values[pc.index_in(staged["sensor_id"], value_set=key_ids).to_numpy()]
+    codes = np.asarray(CHANNEL_TABLE["code"].to_numpy(), dtype=np.uint8)
+    channel = codes[pc.index_in(staged["channel"], value_set=CHANNEL_TABLE["name"]).to_numpy()]
+    ts = np.asarray(staged["ts"].to_numpy(), dtype=np.int64)
+    value = np.asarray(staged["value"].to_numpy(), dtype=np.float64)
+    order = np.lexsort((ts, channel, sensor))  # stable: equal identities keep their order
+    sensor, channel, ts, value = sensor[order], channel[order], ts[order], value[order]
+    same_as_next = ((sensor[1:] == sensor[:-1]) & (channel[1:] == channel[:-1])
+                    & (ts[1:] == ts[:-1]))
+    if same_as_next.any():
+        keep = np.append(~same_as_next, True)
+        sensor, channel, ts, value = sensor[keep], channel[keep], ts[keep], value[keep]
+    ends = np.append((sensor[1:] != sensor[:-1]) | (channel[1:] != channel[:-1]), True)
+    starts = np.roll(ends, 1)
+    stats = SeriesStats(sensor=sensor[starts], channel=channel[starts], first_ts=ts[starts],
+                        last_ts=ts[ends], last_value=value[ends])
+    batch = pa.table({"sensor": sensor, "channel": channel, "ts": ts, "value": value})
+    return batch, stats, np.unique(ts // DAY_MS).tolist()
+
+
+def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize: Authorize,
+                max_future_ms: int) -> IngestResult:
+    """Check and store an uploaded CSV, NDJSON or Parquet file, all or nothing."""
+    kind = UPLOAD_FORMATS[media_type]
+    with store.writer() as cursor:
+        source = _upload_source(cursor, path, kind)
+        try:
+            cursor.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {source}")
+        except (duckdb.InvalidInputException, duckdb.ConversionException,
+                duckdb.IOException) as error:
+            raise MalformedUpload(
+                f"the {kind} upload cannot be read: {_first_line(error)}") from error
+        try:
+            return _check_and_store_sql(store, cursor, authorize=authorize,
+                                        max_future_ms=max_future_ms)
+        finally:
+            cursor.execute("DROP TABLE IF EXISTS staged")
+            cursor.execute("DROP TABLE IF EXISTS batch")
+
+
+def _check_and_store_sql(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, *,
+                         authorize: Authorize, max_future_ms: int) -> IngestResult:
+    total = int(_one(cursor, "SELECT count(*) FROM staged")[0])
+    if total == 0:
+        raise MalformedUpload("the upload holds no readings")
+    sensor_ids = [row[0] for row in cursor.execute(
+        "SELECT DISTINCT sensor_id FROM staged WHERE sensor_id IS NOT NULL").fetchall()]
+    allowed = sorted(set(authorize(sensor_ids)) & set(sensor_ids))
+    cursor.register("allowed_sensors", pa.table({"sensor_id": pa.array(allowed, pa.string())}))
+    cursor.register("channel_codes", CHANNEL_TABLE)
+    refusals = cursor.execute(REFUSALS_SQL.format(limit=MAX_REFUSALS),
+                              {"max_ts": now_ms() + max_future_ms}).fetchall()
+    if refusals:
+        listed = [{"index": int(idx), "code": code, "message": REFUSAL_MESSAGES[code]}
+                  for idx, code, _ in refusals]
+        raise ReadingsRefused(listed, refused=int(refusals[0][2]), total=total)
+    keys = store.ensure_sensor_keys(cursor, allowed)
+    cursor.register("batch_keys", pa.table({
+        "sensor_id": pa.array(list(keys), pa.string()),
+        "sensor": pa.array(list(keys.values()), pa.int32())}))
+    cursor.execute(BATCH_SQL)
+    for name in ("allowed_sensors", "channel_codes", "batch_keys"):
+        cursor.unregister(name)
+    accepted = int(_one(cursor, "SELECT count(*) FROM batch")[0])
+    figures = cursor.execute(
+        "SELECT sensor, channel, min(ts) AS first_ts, max(ts) AS last_ts,"
+        " arg_max(value, ts) AS last_value FROM batch GROUP BY ALL").fetchnumpy()
+    stats = SeriesStats(**{name: np.asarray(column) for name, column in figures.items()})
+    days = [int(row[0]) for row in cursor.execute(
+        f"SELECT DISTINCT ts // {DAY_MS} FROM batch ORDER BY 1").fetchall()]
+    return _write(store, cursor, stats, days, accepted=accepted, keys=keys)
+
+
+def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: SeriesStats,
+           days: list[int], *, accepted: int, keys: dict[str, int]) -> IngestResult:
+    """Replace the stored readings of the batch's identities, append the batch (`batch`),
+    mark its days unsealed; the in-memory figures follow at commit."""
+    first_ms, last_ms = int(stats.first_ts.min()), int(stats.last_ts.max())
+    latest = store.latest
+    overlaps = any(
+        first <= latest.get((sensor, channel), (0, first - 1))[1]
+        for sensor, channel, first in zip(stats.sensor.tolist(), stats.channel.tolist(),
+                                          stats.first_ts.tolist(), strict=True))
+    replaced = 0
+    if overlaps:
+        replaced = int(_one(cursor, """
+            DELETE FROM readings r USING batch b
+            WHERE r.ts BETWEEN $lo AND $hi
+              AND r.sensor = b.sensor AND r.channel = b.channel AND r.ts = b.ts""",
+                            {"lo": first_ms, "hi": last_ms})[0])
+    cursor.execute("INSERT INTO readings SELECT sensor, channel, ts, value FROM batch")
+    changed_at = now_ms()
+    newly_unsealed = [day for day in days if day not in store.unsealed]
+    if newly_unsealed:
+        cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
+                           [(day, changed_at) for day in newly_unsealed])
+
+    def apply() -> None:
+        store.remember_sensor_keys(keys)
+        store.remember_series(stats, days, changed_at)
+
+    store.on_commit(apply)
+    return IngestResult(accepted=accepted, replaced=replaced, sensors=len(keys),
+                        first_ms=first_ms, last_ms=last_ms)
+
+
+def _one(cursor: duckdb.DuckDBPyConnection, sql: str,
+         parameters: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    row = cursor.execute(sql, parameters or {}).fetchall()[0]
+    assert row is not None
+    return tuple(row)

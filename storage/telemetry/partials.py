@@ -1,0 +1,95 @@
+"""Partial aggregates per sensor, channel and slot: from the hourly rollup of sealed days,
+from raw readings elsewhere, read in one snapshot. Every bucketed answer is built on them."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from storage.telemetry.store import DAY_MS, HOUR_MS
+
+# Columns of a partial: sensor, channel, slot, n, total, low, high, first_ts, first_value,
+# last_ts, last_value.
+RAW_PARTIALS = """
+SELECT sensor, channel, ts // {slot} * {slot} AS slot, count(*) AS n, sum(value) AS total,
+       min(value) AS low, max(value) AS high, min(ts) AS first_ts,
+       arg_min(value, ts) AS first_value, max(ts) AS last_ts, arg_max(value, ts) AS last_value
+FROM readings
+WHERE sensor IN (SELECT sensor FROM wanted_sensors)
+  AND channel IN (SELECT channel FROM wanted_channels)
+  AND ({ranges})
+GROUP BY ALL
+"""
+ROLLUP_PARTIALS = """
+SELECT sensor, channel, hour AS slot, n, total, low, high, first_ts, first_value, last_ts,
+       last_value
+FROM hourly
+WHERE sensor IN (SELECT sensor FROM wanted_sensors)
+  AND channel IN (SELECT channel FROM wanted_channels)
+  AND hour >= {low} AND hour < {high}
+  AND hour // {day} NOT IN ({unsealed})
+"""
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(r for r in ranges if r[0] < r[1]):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def partials_sql(cursor: duckdb.DuckDBPyConnection, *, sensors: list[int], channels: list[int],
+                 low: int, high: int, slot_ms: int) -> str:
+    """SQL of the partials of [low, high) (registering `wanted_sensors`, `wanted_channels` on
+    the cursor, whose transaction must be the one the SQL runs in)."""
+    cursor.register("wanted_sensors", pa.table({"sensor": pa.array(sensors, pa.int32())}))
+    cursor.register("wanted_channels", pa.table({"channel": pa.array(channels, pa.uint8())}))
+    raw: list[tuple[int, int]]
+    if slot_ms == HOUR_MS:
+        inner_low = -(-low // HOUR_MS) * HOUR_MS
+        inner_high = high // HOUR_MS * HOUR_MS
+    else:
+        inner_low = inner_high = low
+    parts = []
+    if inner_low < inner_high:
+        unsealed = [int(row[0]) for row in cursor.execute(
+            "SELECT day FROM days WHERE NOT sealed AND day >= $lo AND day <= $hi",
+            {"lo": inner_low // DAY_MS, "hi": inner_high // DAY_MS}).fetchall()]
+        raw = [(low, inner_low), (inner_high, high)]
+        raw += [(max(day * DAY_MS, inner_low), min((day + 1) * DAY_MS, inner_high))
+                for day in unsealed]
+        parts.append(ROLLUP_PARTIALS.format(
+            low=inner_low, high=inner_high, day=DAY_MS,
+            unsealed=", ".join(str(day) for day in unsealed) or "NULL"))
+    else:
+        raw = [(low, high)]
+    merged = _merge(raw)
+    if merged:
+        ranges = " OR ".join(f"(ts >= {a} AND ts < {b})" for a, b in merged)
+        parts.append(RAW_PARTIALS.format(slot=slot_ms, ranges=ranges))
+    if not parts:
+        return ("SELECT NULL::INTEGER AS sensor, NULL::UTINYINT AS channel, NULL::BIGINT AS slot,"
+                " 0::BIGINT AS n, 0.0 AS total, 0.0 AS low, 0.0 AS high, 0::BIGINT AS first_ts,"
+                " 0.0 AS first_value, 0::BIGINT AS last_ts, 0.0 AS last_value WHERE false")
+    return "\nUNION ALL\n".join(parts)
+
+
+def register_slot_mapping(cursor: duckdb.DuckDBPyConnection,
+                          mapping: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Register `slot_buckets` (slot, bucket_start, bucket_end) on the cursor."""
+    slots, starts, ends = mapping
+    cursor.register("slot_buckets", pa.table({"slot": slots, "bucket_start": starts,
+                                              "bucket_end": ends}))
+
+
+def unregister(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Drop what partials_sql and register_slot_mapping registered."""
+    for name in ("wanted_sensors", "wanted_channels", "slot_buckets"):
+        try:
+            cursor.unregister(name)
+        except duckdb.Error:
+            pass

@@ -1,0 +1,276 @@
+"""The telemetry store: one DuckDB file, opened by the server process only, one writer at a time.
+
+Tables:
+- `sensors`: a small integer key per sensor id (readings store the key, not the string);
+- `readings`: (sensor, channel, ts, value); ts in UTC epoch milliseconds; identity is
+  (sensor, channel, ts), kept unique by every write;
+- `latest`: per sensor and channel, the first and last reading time and the latest value, as
+  of the last compaction; the store keeps the current figures in memory and, on opening, adds
+  those of the days changed since (every write marks its days unsealed in its transaction);
+- `days`: per UTC day with readings, whether it is sealed (compacted: its rows sorted by
+  sensor, channel and ts, and its hourly rollup current) and when it last changed;
+- `hourly`: per sensor, channel and UTC hour of sealed days: count, sum, min, max, first and
+  last reading, so that long aggregates and the energy balance read rollups, not raw rows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from storage.telemetry.errors import TelemetryUnavailable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sensors (
+    sensor INTEGER PRIMARY KEY,
+    sensor_id VARCHAR NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS readings (
+    sensor INTEGER NOT NULL,
+    channel UTINYINT NOT NULL,
+    ts BIGINT NOT NULL,
+    value DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS latest (
+    sensor INTEGER NOT NULL,
+    channel UTINYINT NOT NULL,
+    first_ts BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    value DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS days (
+    day BIGINT PRIMARY KEY,
+    sealed BOOLEAN NOT NULL,
+    changed_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hourly (
+    sensor INTEGER NOT NULL,
+    channel UTINYINT NOT NULL,
+    hour BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    total DOUBLE NOT NULL,
+    low DOUBLE NOT NULL,
+    high DOUBLE NOT NULL,
+    first_ts BIGINT NOT NULL,
+    first_value DOUBLE NOT NULL,
+    last_ts BIGINT NOT NULL,
+    last_value DOUBLE NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class SeriesStats:
+    """Per (sensor, channel) of a batch: its first and last ts and the value at the last."""
+
+    sensor: np.ndarray
+    channel: np.ndarray
+    first_ts: np.ndarray
+    last_ts: np.ndarray
+    last_value: np.ndarray
+
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+
+
+def now_ms() -> int:
+    """The current instant in UTC epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class TelemetryStore:
+    """The open telemetry database: readers in parallel, writes one at a time."""
+
+    def __init__(self, path: Path, *, memory_limit_mb: int = 1024, threads: int = 2) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.temp_dir = path.parent / "telemetry.tmp"
+        self.temp_dir.mkdir(exist_ok=True)
+        try:
+            self._connection = duckdb.connect(str(path), config={
+                "memory_limit": f"{memory_limit_mb}MB",
+                "threads": threads,
+                "temp_directory": str(self.temp_dir),
+                "preserve_insertion_order": True,
+            })
+        except duckdb.Error as error:
+            raise TelemetryUnavailable(
+                f"the telemetry store {path} cannot be opened: {error}") from error
+        self._write_lock = threading.Lock()
+        self._on_commit: list[Callable[[], None]] = []
+        self._closed = False
+        self._connection.execute(SCHEMA)
+        self._sensor_keys: dict[str, int] = dict(
+            self._connection.execute("SELECT sensor_id, sensor FROM sensors").fetchall())
+        # (sensor, channel) -> [first_ts, last_ts, latest value]; unsealed day -> changed_at
+        self.latest: dict[tuple[int, int], list[Any]] = {}
+        self.unsealed: dict[int, int] = dict(self._connection.execute(
+            "SELECT day, changed_at FROM days WHERE NOT sealed").fetchall())
+        self._load_latest()
+
+    def _load_latest(self) -> None:
+        rows = self._connection.execute("SELECT sensor, channel, first_ts, ts, value FROM latest")
+        for sensor, channel, first_ts, ts, value in rows.fetchall():
+            self.latest[(sensor, channel)] = [first_ts, ts, value]
+        for day in self.unsealed:
+            changed = self._connection.execute(
+                "SELECT sensor, channel, min(ts), max(ts), arg_max(value, ts) FROM readings"
+                " WHERE ts >= $lo AND ts < $hi GROUP BY ALL",
+                {"lo": day * DAY_MS, "hi": (day + 1) * DAY_MS}).fetchall()
+            for sensor, channel, first_ts, ts, value in changed:
+                known = self.latest.get((sensor, channel))
+                if known is None:
+                    self.latest[(sensor, channel)] = [first_ts, ts, value]
+                    continue
+                known[0] = min(known[0], first_ts)
+                if ts >= known[1]:
+                    known[1], known[2] = ts, value
+
+    def flush_latest(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Write the in-memory latest figures into `latest` (in the writer's transaction)."""
+        items = list(self.latest.items())
+        table = pa.table({
+            "sensor": pa.array([key[0] for key, _ in items], pa.int32()),
+            "channel": pa.array([key[1] for key, _ in items], pa.uint8()),
+            "first_ts": pa.array([value[0] for _, value in items], pa.int64()),
+            "ts": pa.array([value[1] for _, value in items], pa.int64()),
+            "value": pa.array([value[2] for _, value in items], pa.float64()),
+        })
+        cursor.execute("DELETE FROM latest")
+        cursor.register("latest_now", table)
+        cursor.execute("INSERT INTO latest SELECT * FROM latest_now")
+        cursor.unregister("latest_now")
+
+    # -- connections -------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor reading one consistent snapshot (its own transaction)."""
+        self._check_open()
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION READ ONLY")
+            yield cursor
+            cursor.execute("COMMIT")
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The one writing cursor, in a transaction that commits (durably) when the block
+        succeeds and rolls back otherwise."""
+        self._check_open()
+        with self._write_lock:
+            self._on_commit = []
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("BEGIN TRANSACTION")
+                try:
+                    yield cursor
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+                for apply in self._on_commit:
+                    apply()
+            finally:
+                self._on_commit = []
+                cursor.close()
+
+    def on_commit(self, apply: Callable[[], None]) -> None:
+        """Run `apply` once the current write commits, before the next write starts: how the
+        in-memory figures follow the file."""
+        self._on_commit.append(apply)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TelemetryUnavailable("the telemetry store is closed")
+
+    def close(self) -> None:
+        """Checkpoint and close; later calls fail with TelemetryUnavailable."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._connection.execute("CHECKPOINT")
+            finally:
+                self._connection.close()
+
+    # -- sensors ---------------------------------------------------------------------
+
+    def sensor_keys(self, sensor_ids: list[str]) -> dict[str, int]:
+        """The keys of those sensors that have ever had a reading."""
+        keys = self._sensor_keys
+        return {sensor_id: keys[sensor_id] for sensor_id in sensor_ids if sensor_id in keys}
+
+    def ensure_sensor_keys(self, cursor: duckdb.DuckDBPyConnection,
+                           sensor_ids: list[str]) -> dict[str, int]:
+        """Keys for these sensors, new ones inserted in the writer's transaction. The cache
+        learns them only through `remember_sensor_keys`, after the commit."""
+        known = self._sensor_keys
+        missing = sorted({sensor_id for sensor_id in sensor_ids if sensor_id not in known})
+        created: dict[str, int] = {}
+        if missing:
+            start = cursor.execute("SELECT coalesce(max(sensor), 0) FROM sensors").fetchall()[0]
+            first = int(start[0]) + 1 if start else 1
+            created = {sensor_id: first + offset for offset, sensor_id in enumerate(missing)}
+            cursor.register("new_sensors", pa.table({
+                "sensor": pa.array(list(created.values()), pa.int32()),
+                "sensor_id": pa.array(list(created), pa.string())}))
+            cursor.execute("INSERT INTO sensors SELECT sensor, sensor_id FROM new_sensors")
+            cursor.unregister("new_sensors")
+        return {**{s: known[s] for s in sensor_ids if s in known}, **created}
+
+    def remember_sensor_keys(self, keys: dict[str, int]) -> None:
+        """Cache sensor keys whose insert has committed."""
+        self._sensor_keys.update(keys)
+
+    def remember_series(self, stats: SeriesStats, days: list[int], changed_at: int) -> None:
+        """Fold a committed batch's per-series figures and days into the in-memory state."""
+        latest = self.latest
+        for sensor, channel, first_ts, last_ts, value in zip(
+                stats.sensor.tolist(), stats.channel.tolist(), stats.first_ts.tolist(),
+                stats.last_ts.tolist(), stats.last_value.tolist(), strict=True):
+            known = latest.get((sensor, channel))
+            if known is None:
+                latest[(sensor, channel)] = [first_ts, last_ts, value]
+                continue
+            if first_ts < known[0]:
+                known[0] = first_ts
+            if last_ts >= known[1]:
+                known[1], known[2] = last_ts, value
+        for day in days:
+            self.unsealed[day] = changed_at
+
+    def sensor_ids_by_key(self, keys: list[int]) -> dict[int, str]:
+        """Sensor ids by key."""
+        wanted = set(keys)
+        return {key: sensor_id for sensor_id, key in self._sensor_keys.items() if key in wanted}
+
+    # -- status ----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Whether the store answers, its size and the time of its newest reading."""
+        try:
+            with self.reader() as cursor:
+                row = cursor.execute(
+                    "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM sensors),"
+                    " (SELECT count(*) FROM days WHERE NOT sealed)").fetchall()[0]
+        except (duckdb.Error, TelemetryUnavailable) as error:
+            return {"status": "error", "error": str(error).splitlines()[0][:200]}
+        assert row is not None
+        last = max((value[1] for value in list(self.latest.values())), default=None)
+        return {"status": "ok", "readings": int(row[0]), "sensors": int(row[1]),
+                "last_reading_ms": last, "unsealed_days": int(row[2])}
