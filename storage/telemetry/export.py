@@ -67,7 +67,7 @@ def _write_xlsx(cursor: object, sql: str, path: Path) -> None:
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = workbook.add_worksheet("readings")
     sheet.write_row(0, 0, ["sensor_id", "channel", "ts", "value"])
-    reader = cursor.execute(sql).to_arrow_reader(50_000)  # type: ignore[attr-defined]
+    reader = cursor.sql(sql).to_arrow_reader(50_000)  # type: ignore[attr-defined]
     row = 1
     for batch in reader:
         for values in zip(*(column.to_pylist() for column in batch.columns), strict=True):
