@@ -20,6 +20,7 @@ from handlers.problems import Problem
 from handlers.runtime import Runtime, current_runtime, in_thread
 from handlers.security import Caller
 from storage import sensors
+from storage.telemetry.errors import MalformedUpload
 from storage.telemetry.ingest import (
     UPLOAD_FORMATS,
     IngestResult,
@@ -27,7 +28,6 @@ from storage.telemetry.ingest import (
     ingest_table,
     table_from_json,
 )
-from storage.telemetry.errors import MalformedUpload
 
 
 def _answer(result: IngestResult) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 import openapi
 from handlers.instants import iso
 from handlers.runtime import current_runtime, in_thread
-from storage.errors import StorageError
 from storage.db import database_status
+from storage.errors import StorageError
 
 
 @lru_cache(maxsize=1)

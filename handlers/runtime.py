@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-import threading
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 

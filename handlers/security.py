@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import unquote
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import jwt
 from connexion.lifecycle import ConnexionRequest

@@ -13,7 +13,7 @@ from handlers.problems import Problem
 from handlers.runtime import current_runtime, in_thread
 from storage import access, sensors
 from storage.telemetry import balance, queries
-from storage.telemetry.channels import CATALOG, BY_NAME
+from storage.telemetry.channels import BY_NAME, CATALOG
 from storage.telemetry.export import export_file, stream_file
 
 EXPORT_MEDIA_TYPES = {
@@ -217,7 +217,7 @@ def _own_member_keys(email: str, community_key: str) -> set[str]:
 
 
 async def export_readings(sensor_id: list[str], token_info: dict[str, Any],
-                          channel: str | None = None, format: str = "csv",  # noqa: A002
+                          channel: str | None = None, format: str = "csv",
                           **arguments: str) -> StreamingResponse:
     low, high = parse_range(arguments)
     _readable(token_info, sensor_id)

@@ -54,9 +54,10 @@ GROUP BY ALL
 """
 
 
-def figures(withdrawn: float, fed_in: float, produced: float, shared: float,
-            rate: float | None) -> dict[str, Any]:
-    """The balance figures of one period or total."""
+def figures(sums: list[float], rate: float | None) -> dict[str, Any]:
+    """The balance figures of one period or total, from (withdrawn, fed in, produced,
+    shared)."""
+    withdrawn, fed_in, produced, shared = sums
     return {
         "withdrawn_wh": withdrawn, "fed_in_wh": fed_in, "produced_wh": produced,
         "shared_wh": shared,
@@ -127,10 +128,10 @@ def _shape(area_rows: list[tuple[Any, ...]], member_rows: list[tuple[Any, ...]],
             else (consumer + producer) / 2 / 1_000_000 * rate,
         })
     return {
-        "totals": figures(*add_up(community_periods), rate),
-        "periods": [{"start": start, **figures(*sums, rate)} for start, sums in community_periods],
-        "areas": [{"area": area, "totals": figures(*add_up(periods), rate),
-                   "periods": [{"start": start, **figures(*sums, rate)}
+        "totals": figures(add_up(community_periods), rate),
+        "periods": [{"start": start, **figures(sums, rate)} for start, sums in community_periods],
+        "areas": [{"area": area, "totals": figures(add_up(periods), rate),
+                   "periods": [{"start": start, **figures(sums, rate)}
                                for start, sums in periods]}
                   for area, periods in sorted(areas.items())],
         "members": member_shares,

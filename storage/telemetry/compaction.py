@@ -39,7 +39,11 @@ def compact_day(store: TelemetryStore, day: int) -> int:
         store.flush_latest(cursor)
         cursor.execute("INSERT OR REPLACE INTO days VALUES ($day, true, $now)",
                        {"day": day, "now": now_ms()})
-        store.on_commit(lambda: store.unsealed.pop(day, None))
+
+        def seal() -> None:
+            store.unsealed.pop(day, None)
+
+        store.on_commit(seal)
     return int(row[0]) if row else 0
 
 
@@ -81,5 +85,5 @@ class Compactor:
                     if self._stop.is_set():
                         return
                     compact_day(self.store, day)
-            except Exception:  # noqa: BLE001 - keep compacting later; the day stays unsealed
+            except Exception:
                 logger.exception("telemetry compaction failed")

@@ -101,6 +101,12 @@ def table_from_json(document: Any) -> pa.Table:
         prefix = "body/readings/{index}/{name}"
     elif set(document) == READING_KEYS:
         columns = dict(document)
+        for name in READING_KEYS:
+            if not isinstance(columns[name], (list, str)) or (
+                    isinstance(columns[name], str) and name in ("ts", "value")):
+                raise MalformedUpload(f"body/{name}: expected an array"
+                                      + (" or a string" if name in ("sensor_id", "channel")
+                                         else ""))
         lengths = {len(value) for value in columns.values() if isinstance(value, list)}
         for name in ("ts", "value"):
             if not isinstance(columns[name], list):

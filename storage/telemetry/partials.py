@@ -3,6 +3,8 @@ from raw readings elsewhere, read in one snapshot. Every bucketed answer is buil
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -27,8 +29,7 @@ SELECT sensor, channel, hour AS slot, n, total, low, high, first_ts, first_value
 FROM hourly
 WHERE sensor IN (SELECT sensor FROM wanted_sensors)
   AND channel IN (SELECT channel FROM wanted_channels)
-  AND hour >= {low} AND hour < {high}
-  AND hour // {day} NOT IN ({unsealed})
+  AND hour >= {low} AND hour < {high}{unsealed}
 """
 
 
@@ -62,9 +63,10 @@ def partials_sql(cursor: duckdb.DuckDBPyConnection, *, sensors: list[int], chann
         raw = [(low, inner_low), (inner_high, high)]
         raw += [(max(day * DAY_MS, inner_low), min((day + 1) * DAY_MS, inner_high))
                 for day in unsealed]
+        excluded = ", ".join(str(day) for day in unsealed)
         parts.append(ROLLUP_PARTIALS.format(
-            low=inner_low, high=inner_high, day=DAY_MS,
-            unsealed=", ".join(str(day) for day in unsealed) or "NULL"))
+            low=inner_low, high=inner_high,
+            unsealed=f"\n  AND hour // {DAY_MS} NOT IN ({excluded})" if unsealed else ""))
     else:
         raw = [(low, high)]
     merged = _merge(raw)
@@ -89,7 +91,5 @@ def register_slot_mapping(cursor: duckdb.DuckDBPyConnection,
 def unregister(cursor: duckdb.DuckDBPyConnection) -> None:
     """Drop what partials_sql and register_slot_mapping registered."""
     for name in ("wanted_sensors", "wanted_channels", "slot_buckets"):
-        try:
+        with suppress(duckdb.Error):
             cursor.unregister(name)
-        except duckdb.Error:
-            pass

@@ -141,9 +141,13 @@ class Results:
     series: Timings | None = None
     aggregate: Timings | None = None
     balance: Timings | None = None
+    aggregate_rollup: Timings | None = None  # raw DuckDB only: from an hourly rollup
+    balance_rollup: Timings | None = None
     series_points: int | None = None
     aggregate_sum: float | None = None
     balance_totals: tuple[float, float, float] | None = None  # withdrawn, fed in, shared
+    unsealed: int | None = None  # API only: days not yet compacted right after the ingest
+    floor: Timings | None = None  # API only: a request that reads no telemetry
     notes: list[Row] = field(default_factory=list)
 
 
@@ -312,8 +316,7 @@ def series_params(load: Workload) -> dict[str, str]:
 
 
 def measure_api(client: httpx.Client, base_url: str, token: str, pid: int, load: Workload,
-                bundle_yaml: bytes, args: argparse.Namespace) -> Results:
-    results = Results()
+                bundle_yaml: bytes, args: argparse.Namespace, results: Results) -> None:
     plan = load.plan
     say(f"importing the community ({len(bundle_yaml) / 1_048_576:.1f} MiB of YAML)...")
     check(client.post("/api/admin/import/yaml", content=bundle_yaml,
@@ -335,6 +338,7 @@ def measure_api(client: httpx.Client, base_url: str, token: str, pid: int, load:
 
     result = upload(base_url, token, pid, args.clients, len(files), send_file)
     results.parquet_rate = ingest_rate("Parquet upload", result, load.parquet_rows, results)
+    ingested = time.perf_counter()
     results.notes.append(Row("server peak memory after ingest", mb(peak_memory_mb(pid))))
 
     def series() -> None:
@@ -342,24 +346,29 @@ def measure_api(client: httpx.Client, base_url: str, token: str, pid: int, load:
                      "series").json()
         results.series_points = len(body["series"][0]["ts"])
 
-    say("series before compaction...")
-    unsealed = telemetry_status(client).get("unsealed_days")
+    say("series right after the ingest...")
+    results.unsealed = telemetry_status(client).get("unsealed_days")
     results.series_before = repeat(series, args.repeat)
-    say(f"  {results.series_before.describe()} ({unsealed} unsealed day(s) at the start)")
+    say(f"  {results.series_before.describe()} ({results.unsealed} unsealed day(s) at the "
+        "start; the compaction may run meanwhile)")
 
     say("waiting for the compaction (GET /api/health: telemetry.unsealed_days == 0)...")
-    started = time.perf_counter()
     while (unsealed := telemetry_status(client).get("unsealed_days")) != 0:
-        if time.perf_counter() - started > COMPACTION_TIMEOUT_S:
+        if time.perf_counter() - ingested > COMPACTION_TIMEOUT_S:
             raise PhaseFailed(f"still {unsealed} unsealed day(s) after {COMPACTION_TIMEOUT_S} s")
         time.sleep(0.25)
-    waited = time.perf_counter() - started
-    say(f"  compacted in {waited:.1f} s")
-    results.notes.append(Row("compaction, after the last upload", f"{waited:.1f} s"))
+    waited = time.perf_counter() - ingested
+    say(f"  every day compacted {waited:.1f} s after the last upload")
+    results.notes.append(Row("every day compacted, after the last upload", f"{waited:.1f} s"))
     status = telemetry_status(client)
     if status.get("readings") != plan.readings:
         results.notes.append(Row("readings in the store (health)", f"{status.get('readings')}",
                                  f"{plan.readings:,}", "all", "FAIL"))
+
+    say("the HTTP floor: GET /api/telemetry/channels...")
+    results.floor = repeat(lambda: check(client.get("/api/telemetry/channels"), "channels"),
+                           args.repeat)
+    say(f"  {results.floor.describe()}")
 
     say("series after compaction...")
     results.series = repeat(series, args.repeat)
@@ -392,22 +401,19 @@ def measure_api(client: httpx.Client, base_url: str, token: str, pid: int, load:
 
     results.balance = repeat(balance, max(5, args.repeat // 3))
     say(f"  {results.balance.describe()}")
-    return results
 
 
 def mb(value: float | None) -> str:
     return f"{value:,.0f} MB" if value is not None else "n/a"
 
 
-def store_size(data_dir: Path) -> tuple[int, list[str]]:
-    """Bytes of everything in the data directory but the registry, and the biggest entries."""
-    skip = ("registry.sqlite3", "server.log", "jwt-secret")
+def store_size(data_dir: Path) -> str:
+    """The DuckDB files (and write-ahead logs) in the data directory, in MB."""
     sizes: Counter[str] = Counter()
     for path in data_dir.rglob("*"):
-        if path.is_file() and not path.name.startswith(skip):
-            sizes[str(path.relative_to(data_dir).parts[0])] += path.stat().st_size
-    biggest = [f"{name} {size / 1_000_000:,.1f} MB" for name, size in sizes.most_common(4)]
-    return sum(sizes.values()), biggest
+        if path.is_file() and path.suffix in (".duckdb", ".wal"):
+            sizes[path.suffix] += path.stat().st_size
+    return f"{sizes['.duckdb'] / 1e6:,.1f} MB + {sizes['.wal'] / 1e6:,.1f} MB WAL"
 
 
 def run_server(load: Workload, data_dir: Path, args: argparse.Namespace) -> Results:
@@ -436,19 +442,19 @@ def run_server(load: Workload, data_dir: Path, args: argparse.Namespace) -> Resu
                                       json={"email": ADMIN_EMAIL, "password": password}), "login")
             token = login.json()["access_token"]
             client.headers["Authorization"] = f"Bearer {token}"
+            results = Results()
             try:
-                results = measure_api(client, base_url, token, process.pid, load, bundle_yaml,
-                                      args)
+                measure_api(client, base_url, token, process.pid, load, bundle_yaml, args,
+                            results)
             except (PhaseFailed, httpx.HTTPError, KeyError, IndexError, TypeError) as error:
                 say(f"the API phases stopped: {error!r}")
-                results = Results(notes=[Row("API phases", f"failed: {error!r}"[:200])])
+                results.notes.append(Row("API phases", f"stopped: {error!r}"[:200]))
         peak = peak_memory_mb(process.pid)
         results.notes.append(Row("server peak memory (VmHWM, whole run)", mb(peak), "",
                                  f"<= {TARGET_PEAK_MB:,.0f} MB",
                                  verdict(peak, TARGET_PEAK_MB, at_most=True)))
-    size, biggest = store_size(data_dir)
-    results.notes.append(Row("telemetry store on disk (data dir, less the registry)",
-                             f"{size / 1_000_000:,.1f} MB", ", ".join(biggest)))
+        results.notes.append(Row("telemetry DuckDB file, server running", store_size(data_dir)))
+    results.notes.append(Row("telemetry DuckDB file, server stopped", store_size(data_dir)))
     return results
 
 
@@ -475,18 +481,38 @@ FROM sorted
 WHERE channel = $channel AND ts >= $lo AND ts < $hi
 GROUP BY ALL ORDER BY ALL
 """
+ROLLUP_SQL = """
+CREATE TABLE rollup AS
+SELECT * FROM (
+    SELECT sensor, channel, ts // 3600000 AS hour, count(*) AS n, sum(value) AS total,
+           min(value) AS low, max(value) AS high, arg_min(value, ts) AS first,
+           arg_max(value, ts) AS last
+    FROM sorted GROUP BY ALL)
+ORDER BY hour // 24, sensor, channel, hour
+"""
+AGGREGATE_ROLLUP_SQL = """
+SELECT sensor, hour, n, total, low, high, total / n, first, last
+FROM rollup
+WHERE channel = $channel AND hour >= $lo // 3600000 AND hour < $hi // 3600000
+ORDER BY ALL
+"""
+# {hourly}: (sensor, channel, hour, value) of [$lo, $hi), value the energy of an hour or less
 BALANCE_SQL = """
 WITH hourly AS (
-    SELECT s.area, r.ts // 3600000 AS hour,
+    SELECT s.area, r.hour,
            coalesce(sum(r.value) FILTER (WHERE r.channel = 0), 0) AS withdrawn,
            coalesce(sum(r.value) FILTER (WHERE r.channel = 1), 0) AS fed_in
-    FROM sorted r JOIN sensors s ON s.sensor = r.sensor
-    WHERE s.active AND r.ts >= $lo AND r.ts < $hi
+    FROM ({hourly}) r JOIN sensors s ON s.sensor = r.sensor
+    WHERE s.active
     GROUP BY ALL)
 SELECT h.day, hourly.area, sum(withdrawn), sum(fed_in), sum(least(withdrawn, fed_in))
 FROM hourly JOIN hours h USING (hour)
 GROUP BY ALL ORDER BY ALL
 """
+HOURLY_FROM_ROWS = ("SELECT sensor, channel, ts // 3600000 AS hour, value FROM sorted "
+                    "WHERE ts >= $lo AND ts < $hi")
+HOURLY_FROM_ROLLUP = ("SELECT sensor, channel, hour, total AS value FROM rollup "
+                      "WHERE hour >= $lo // 3600000 AND hour < $hi // 3600000")
 
 
 def scratch_database(path: Path, plan: Plan) -> duckdb.DuckDBPyConnection:
@@ -587,12 +613,28 @@ def measure_raw(load: Workload, work: Path, args: argparse.Namespace) -> Results
 
         window = {"lo": local_midnight_ms(load.first_day),
                   "hi": local_midnight_ms(load.last_day + timedelta(days=1))}
-        results.balance = repeat(lambda: con.execute(BALANCE_SQL, window).fetchall(),
+        from_rows = BALANCE_SQL.format(hourly=HOURLY_FROM_ROWS)
+        results.balance = repeat(lambda: con.execute(from_rows, window).fetchall(),
                                  max(5, args.repeat // 3))
-        days = con.execute(BALANCE_SQL, window).fetchall()
+        days = con.execute(from_rows, window).fetchall()
         results.balance_totals = (sum(row[2] for row in days), sum(row[3] for row in days),
                                   sum(row[4] for row in days))
         say(f"  energy balance: {results.balance.describe()}, {len(days):,} area-days")
+
+        say("raw DuckDB: an hourly rollup, and the same two queries on it...")
+        started = time.perf_counter()
+        con.execute(ROLLUP_SQL)
+        con.execute("CHECKPOINT")
+        elapsed = time.perf_counter() - started
+        results.notes.append(Row("raw DuckDB: CREATE TABLE rollup (per sensor, channel, hour)",
+                                 "", f"{elapsed:.1f} s"))
+        results.aggregate_rollup = repeat(
+            lambda: con.execute(AGGREGATE_ROLLUP_SQL, day).fetchall(), args.repeat)
+        from_rollup = BALANCE_SQL.format(hourly=HOURLY_FROM_ROLLUP)
+        results.balance_rollup = repeat(lambda: con.execute(from_rollup, window).fetchall(),
+                                        max(5, args.repeat // 3))
+        say(f"  {elapsed:.1f} s; aggregate {results.aggregate_rollup.describe()}, balance "
+            f"{results.balance_rollup.describe()}")
     finally:
         con.close()
     results.notes.append(Row("raw DuckDB: scratch file", "",
@@ -629,14 +671,15 @@ def agree(api: float | None, raw: float | None) -> str:
 
 def rows_of(api: Results, raw: Results) -> list[Row]:
     rows = [
+        Row("HTTP floor: GET /api/telemetry/channels, p50", timing(api.floor, 0.5)),
         Row("JSON batch ingest, readings/s", rate(api.json_rate), rate(raw.json_rate),
             f">= {TARGET_JSON:,.0f}/s", verdict(api.json_rate, TARGET_JSON, at_most=False)),
         Row("Parquet upload, readings/s", rate(api.parquet_rate), rate(raw.parquet_rate),
             f">= {TARGET_PARQUET:,.0f}/s",
             verdict(api.parquet_rate, TARGET_PARQUET, at_most=False)),
-        Row("series before compaction/sorting, p50", timing(api.series_before, 0.5),
-            timing(raw.series_before, 0.5)),
-        Row("series before compaction/sorting, p99", timing(api.series_before, 0.99),
+        Row(f"series right after ingest ({api.unsealed} days unsealed; raw: unsorted), p50",
+            timing(api.series_before, 0.5), timing(raw.series_before, 0.5)),
+        Row("series right after ingest, p99", timing(api.series_before, 0.99),
             timing(raw.series_before, 0.99)),
         Row(f"series, 1 sensor, whole range, {MAX_POINTS:,} points, p50",
             timing(api.series, 0.5), timing(raw.series, 0.5), f"<= {TARGET_SERIES_MS:g} ms",
@@ -646,10 +689,14 @@ def rows_of(api: Results, raw: Results) -> list[Row]:
             timing(raw.aggregate, 0.5), f"<= {TARGET_AGGREGATE_MS:g} ms",
             verdict(p50(api.aggregate), TARGET_AGGREGATE_MS, at_most=True)),
         Row("hourly aggregate, p99", timing(api.aggregate, 0.99), timing(raw.aggregate, 0.99)),
+        Row("hourly aggregate, p50, raw from an hourly rollup", "",
+            timing(raw.aggregate_rollup, 0.5)),
         Row("daily energy balance, whole range, p50", timing(api.balance, 0.5),
             timing(raw.balance, 0.5), f"<= {TARGET_BALANCE_MS:,.0f} ms",
             verdict(p50(api.balance), TARGET_BALANCE_MS, at_most=True)),
         Row("daily energy balance, p99", timing(api.balance, 0.99), timing(raw.balance, 0.99)),
+        Row("daily energy balance, p50, raw from an hourly rollup", "",
+            timing(raw.balance_rollup, 0.5)),
         Row("check: series points", count(api.series_points), count(raw.series_points),
             "same", agree(api.series_points, raw.series_points)),
         Row("check: hourly aggregate, sum of sums (Wh)", number(api.aggregate_sum),

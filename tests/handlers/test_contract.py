@@ -40,7 +40,9 @@ DATA_DIR = Path(tempfile.mkdtemp(prefix="commonwatt-fuzz-"))
 def build_app() -> Any:
     """An app on a fresh SQLite registry holding the reference bundles and an admin."""
     app = create_app(Settings(data_dir=DATA_DIR, jwt_secret=SecretStr("fuzz-" + "k" * 40),
-                              validate_responses=False, max_body_bytes=1024 * 1024))
+                              validate_responses=False, max_body_bytes=1024 * 1024,
+                              telemetry_compact_interval_seconds=0,
+                              telemetry_memory_limit_mb=256))
     with Session(app.runtime.engine) as session:
         create_user(session, email=ADMIN_EMAIL, password="fuzzing password", role="admin")
         documents = [document for path in sorted(REFERENCE_BUNDLES_DIR.glob("*.yaml"))
@@ -59,7 +61,25 @@ include-operation-id = ["import_bundle", "import_yaml_bundles", "create_member",
                         "set_member_status", "put_area", "put_asset", "put_delivery_point"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409",
                                                      "422"]
+
+# Telemetry: a schema-valid request may still name sensors the caller cannot see (404), a
+# range whose `to` is not after `from` or a body that is no CSV or Parquet (400), or readings
+# whose timestamps have no offset (422).
+[[operations]]
+include-operation-id = ["ingest_readings", "push_sensor_readings", "list_readings", "get_series",
+                        "get_aggregates", "get_latest", "get_metrics", "get_daily_summaries",
+                        "export_readings", "list_community_sensors", "get_energy_balance",
+                        "create_ingest_key", "delete_ingest_key"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "413", "422"]
+# A fuzzed device push can exceed the webhook's documented 64 KB: 413 refuses it.
+checks.negative_data_rejection.expected-statuses = ["400", "401", "404", "413", "415", "422"]
 """
+
+
+@schemathesis.serializer("application/x-ndjson", "application/vnd.apache.parquet")
+def serialize_binary_upload(ctx: Any, value: Any) -> bytes:
+    """Readings uploads are binary bodies (`format: binary`): sent as generated."""
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
 
 
 @schemathesis.deserializer(*YAML_MEDIA_TYPES)
