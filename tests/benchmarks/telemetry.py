@@ -145,6 +145,7 @@ class Results:
     balance_rollup: Timings | None = None
     series_points: int | None = None
     aggregate_sum: float | None = None
+    aggregate_buckets: int | None = None
     balance_totals: tuple[float, float, float] | None = None  # withdrawn, fed in, shared
     unsealed: int | None = None  # API only: days not yet compacted right after the ingest
     floor: Timings | None = None  # API only: a request that reads no telemetry
@@ -382,8 +383,9 @@ def measure_api(client: httpx.Client, base_url: str, token: str, pid: int, load:
     def aggregate() -> None:
         body = check(client.get("/api/telemetry/aggregates", params=aggregate_params),
                      "aggregates").json()
-        results.aggregate_sum = sum(bucket["sum"] for series in body["series"]
-                                    for bucket in series["buckets"])
+        buckets = [bucket for series in body["series"] for bucket in series["buckets"]]
+        results.aggregate_sum = sum(bucket["sum"] for bucket in buckets)
+        results.aggregate_buckets = len(buckets)
 
     results.aggregate = repeat(aggregate, args.repeat)
     say(f"  {results.aggregate.describe()}")
@@ -609,6 +611,7 @@ def measure_raw(load: Workload, work: Path, args: argparse.Namespace) -> Results
                                    args.repeat)
         buckets = con.execute(AGGREGATE_SQL, day).fetchall()
         results.aggregate_sum = sum(row[3] for row in buckets)
+        results.aggregate_buckets = len(buckets)
         say(f"  hourly aggregate: {results.aggregate.describe()}, {len(buckets):,} buckets")
 
         window = {"lo": local_midnight_ms(load.first_day),
@@ -699,6 +702,9 @@ def rows_of(api: Results, raw: Results) -> list[Row]:
             timing(raw.balance_rollup, 0.5)),
         Row("check: series points", count(api.series_points), count(raw.series_points),
             "same", agree(api.series_points, raw.series_points)),
+        Row("check: hourly aggregate, buckets", count(api.aggregate_buckets),
+            count(raw.aggregate_buckets), "same",
+            agree(api.aggregate_buckets, raw.aggregate_buckets)),
         Row("check: hourly aggregate, sum of sums (Wh)", number(api.aggregate_sum),
             number(raw.aggregate_sum), "same", agree(api.aggregate_sum, raw.aggregate_sum)),
     ]
