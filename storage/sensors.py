@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFound
@@ -36,12 +37,16 @@ class SensorHolder:
 def sensor_holders(session: Session, *, sensor_ids: Collection[str] | None = None,
                    community_id: int | None = None) -> list[SensorHolder]:
     """The assets carrying these sensors (or every sensor of a community), by sensor id."""
-    query = (select(Asset, Member, Community)
+    # Only the columns needed: whole rows would decode every asset's JSON properties.
+    query = (sa_select(col(Asset.sensor_id), col(Asset.key), col(Asset.meter_type),
+                       col(Member.key), col(Member.user_id), col(Member.status),
+                       col(Member.area), col(Community.id), col(Community.key),
+                       col(Community.settings))
              .join(Member, col(Member.id) == col(Asset.member_id))
              .join(Community, col(Community.id) == col(Asset.community_id))
              .where(col(Asset.sensor_id).is_not(None)))
     if community_id is not None:
-        query = query.where(Asset.community_id == community_id)
+        query = query.where(col(Asset.community_id) == community_id)
     batches: list[list[str] | None] = [None]
     if sensor_ids is not None:
         ordered = sorted(set(sensor_ids))
@@ -49,16 +54,15 @@ def sensor_holders(session: Session, *, sensor_ids: Collection[str] | None = Non
     holders = []
     for batch in batches:
         chunk_query = query if batch is None else query.where(col(Asset.sensor_id).in_(batch))
-        for asset, member, community in session.exec(chunk_query).all():
-            assert asset.sensor_id is not None
-            settings = community.settings or {}
-            timezone = settings.get("timezone")
+        for (sensor_id, asset_key, meter_type, member_key, user_id, status, area, community_id,
+             community_key, settings) in session.execute(chunk_query).all():
+            timezone = (settings or {}).get("timezone")
             holders.append(SensorHolder(
-                sensor_id=asset.sensor_id, community_id=community.id or 0,
-                community_key=community.key,
+                sensor_id=sensor_id, community_id=community_id or 0,
+                community_key=community_key,
                 timezone=timezone if isinstance(timezone, str) else None,
-                asset_key=asset.key, meter_type=asset.meter_type, member_key=member.key,
-                member_user_id=member.user_id, member_status=member.status, area=member.area))
+                asset_key=asset_key, meter_type=meter_type, member_key=member_key,
+                member_user_id=user_id, member_status=status, area=area))
     holders.sort(key=lambda holder: (holder.sensor_id, holder.community_key))
     return holders
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 import openapi
-from tests.factories import Api
+from tests.factories import Api, community_doc, member_doc
 
 
 def test_unknown_path_and_wrong_method_are_problems(api: Api) -> None:
@@ -131,6 +131,11 @@ def test_every_body_taking_operation_answers_413_and_415(
 ) -> None:
     url = "/api" + re.sub(r"\{[^}]+\}", "x", path)
     headers = {} if operation.get("security") == [] else api.admin()
+    if operation.get("security") == [{"ingestKey": []}]:
+        api.import_yaml(community_doc("c", {"m": member_doc("m", sensors=("x",))}))
+        created = api.client.post("/api/admin/communities/c/sensors/x/ingest-key",
+                                  headers=api.admin())
+        headers = {"X-Ingest-Key": created.json()["key"]}
     media_type = next(iter(operation["requestBody"]["content"]))
     wrong = api.client.request(method, url, content=b"<a/>",
                                headers={**headers, "Content-Type": "application/xml"})
