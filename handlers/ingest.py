@@ -60,8 +60,7 @@ async def _spool_body(directory: Path) -> Path:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             async for chunk in _body_chunks():
-                await in_thread(handle.write, chunk) if len(chunk) > 1 << 20 else \
-                    handle.write(chunk)
+                handle.write(chunk)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise

@@ -71,7 +71,7 @@ async def get_aggregates(channel: str, bucket: str, token_info: dict[str, Any],
         sensor_ids = sensor_id
     else:
         assert community is not None
-        holders = _community_sensors(token_info, community)
+        holders = await in_thread(_community_sensors, token_info, community)
         sensor_ids = sorted(holders)
     zones = {holder.timezone for holder in holders.values()}
     zone = zone_of(timezone or (zones.pop() if len(zones) == 1 else None))
@@ -88,19 +88,19 @@ async def get_aggregates(channel: str, bucket: str, token_info: dict[str, Any],
 
 
 def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[str, Any]:
-    """The sensors of a community the caller may read, by id (404 for a community the
-    caller is neither an administrator nor a member of)."""
+    """The sensors of a community the caller may read, by id: all of them for its
+    administrators (and platform admins, overseers), a member's own otherwise; 404 for a
+    community the caller neither administers nor belongs to."""
     caller = caller_of(token_info)
     with current_runtime().session() as session:
         community = _visible_community(session, caller, community_key)
+        sees_all = _is_admin_of(session, caller, community)
         holders = sensors.sensor_holders(session, community_id=community.id)
-        sensor_ids = sorted({holder.sensor_id for holder in holders})
-        if not sensor_ids:
-            return {}
-        return readable_sensors(session, caller, sensor_ids) if _is_admin_of(
-            session, caller, community) else {
-            holder.sensor_id: holder for holder in holders
-            if holder.member_user_id == caller.email}
+    visible: dict[str, Any] = {}
+    for holder in holders:
+        if sees_all or holder.member_user_id == caller.email:
+            visible.setdefault(holder.sensor_id, holder)
+    return visible
 
 
 def _is_admin_of(session: Any, caller: Any, community: Any) -> bool:
@@ -163,7 +163,7 @@ async def get_daily_summaries(sensor_id: str, token_info: dict[str, Any],
 
 async def list_community_sensors(community_key: str,
                                  token_info: dict[str, Any]) -> dict[str, Any]:
-    holders = _community_sensors(token_info, community_key)
+    holders = await in_thread(_community_sensors, token_info, community_key)
     store = current_runtime().telemetry
     listed = []
     for sensor_id in sorted(holders):

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
+
 from storage.errors import InvalidCursor
 from storage.telemetry import partials
 from storage.telemetry.buckets import buckets_for, day_buckets, local_date, local_midnight_ms
@@ -131,9 +133,7 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
     return result
 
 
-def _sensor_table(keys: list[int]) -> Any:
-    import pyarrow as pa
-
+def _sensor_table(keys: list[int]) -> pa.Table:
     return pa.table({"sensor": pa.array(keys, pa.int32())})
 
 
