@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 import openapi
 from bundles.errors import BundleError
+from handlers.jsonifier import fast_jsonifier
 from handlers.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from handlers.problems import (
     AllowedMethods,
@@ -75,10 +76,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     logging.getLogger("commonwatt").setLevel(settings.log_level.upper())
     # Connexion warns on every request to an operation that accepts several media types
     # (the YAML import takes three names of YAML); the choice it logs is always right.
-    logging.getLogger("connexion.operations.openapi").setLevel(logging.ERROR)
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
 
     spec = openapi.bundled_spec()
-    app = AsyncApp(__name__, specification_dir=str(Path(openapi.__file__).parent))
+    app = AsyncApp(__name__, specification_dir=str(Path(openapi.__file__).parent),
+                   jsonifier=fast_jsonifier())
     app.add_api(
         spec,
         base_path=BASE_PATH,

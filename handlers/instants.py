@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
 
 from handlers.problems import Problem
 
@@ -62,3 +65,9 @@ def iso(ms: int) -> str:
     """An epoch-ms instant as ISO 8601 in UTC with milliseconds."""
     instant = datetime.fromtimestamp(ms / 1000, UTC)
     return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def iso_many(values: Sequence[int] | np.ndarray) -> list[str]:
+    """Epoch-ms instants as iso() writes them, converted together (a long series)."""
+    stamps = np.datetime_as_string(np.asarray(values, dtype="datetime64[ms]"), unit="ms")
+    return [text + "Z" for text in stamps.tolist()]

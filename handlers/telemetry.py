@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from handlers.access import admin_community, caller_of, readable_sensors
-from handlers.instants import MAX_DAYS, iso, parse_dates, parse_range, zone_of
+from handlers.instants import MAX_DAYS, iso, iso_many, parse_dates, parse_range, zone_of
 from handlers.problems import Problem
 from handlers.runtime import current_runtime, in_thread
 from storage import access, sensors
@@ -42,7 +42,8 @@ async def list_readings(sensor_id: str, channel: str, token_info: dict[str, Any]
         queries.readings_page, current_runtime().telemetry, sensor_id=sensor_id,
         channel=channel, low=low, high=high, limit=limit or 100, after=cursor)
     return {"sensor_id": sensor_id, "channel": channel,
-            "items": [{"ts": iso(ts), "value": value} for ts, value in page],
+            "items": [{"ts": ts, "value": value} for ts, value in zip(
+                iso_many([ts for ts, _ in page]), [value for _, value in page], strict=True)],
             "next_cursor": next_cursor}
 
 
@@ -55,7 +56,7 @@ async def get_series(sensor_id: list[str], channel: str, token_info: dict[str, A
                             max_points=max_points)
     return {"channel": channel, "from": iso(low), "to": iso(high), "max_points": max_points,
             "series": [{"sensor_id": item.sensor_id, "raw_count": item.raw_count,
-                        "downsampled": item.downsampled, "ts": [iso(ts) for ts in item.ts],
+                        "downsampled": item.downsampled, "ts": iso_many(item.ts),
                         "value": item.value} for item in found]}
 
 
@@ -80,11 +81,17 @@ async def get_aggregates(channel: str, bucket: str, token_info: dict[str, Any],
                             bucket=bucket, zone=zone)
     return {"channel": channel, "bucket": bucket, "timezone": zone.key, "from": iso(low),
             "to": iso(high),
-            "series": [{"sensor_id": key, "buckets": [
-                {"start": iso(item.start), "end": iso(item.end), "count": item.count,
-                 "avg": item.avg, "min": item.low, "max": item.high, "sum": item.total,
-                 "first": item.first, "last": item.last} for item in buckets]}
-                for key, buckets in found.items()]}
+            "series": [{"sensor_id": key, "buckets": _bucket_items(buckets)}
+                       for key, buckets in found.items()]}
+
+
+def _bucket_items(buckets: queries.Buckets) -> list[dict[str, Any]]:
+    return [{"start": start, "end": end, "count": count, "avg": avg, "min": low, "max": high,
+             "sum": total, "first": first, "last": last}
+            for start, end, count, avg, low, high, total, first, last in zip(
+                iso_many(buckets.start), iso_many(buckets.end), buckets.count, buckets.avg,
+                buckets.low, buckets.high, buckets.total, buckets.first, buckets.last,
+                strict=True)]
 
 
 def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ import hmac
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -37,34 +39,71 @@ class SensorHolder:
 def sensor_holders(session: Session, *, sensor_ids: Collection[str] | None = None,
                    community_id: int | None = None) -> list[SensorHolder]:
     """The assets carrying these sensors (or every sensor of a community), by sensor id."""
-    # Only the columns needed: whole rows would decode every asset's JSON properties.
+    # Only the columns needed: whole rows would decode every asset's JSON properties, and
+    # each community's settings are decoded once, not once per asset.
     query = (sa_select(col(Asset.sensor_id), col(Asset.key), col(Asset.meter_type),
                        col(Member.key), col(Member.user_id), col(Member.status),
-                       col(Member.area), col(Community.id), col(Community.key),
-                       col(Community.settings))
+                       col(Member.area), col(Asset.community_id))
              .join(Member, col(Member.id) == col(Asset.member_id))
-             .join(Community, col(Community.id) == col(Asset.community_id))
              .where(col(Asset.sensor_id).is_not(None)))
     if community_id is not None:
         query = query.where(col(Asset.community_id) == community_id)
-    batches: list[list[str] | None] = [None]
-    if sensor_ids is not None:
-        ordered = sorted(set(sensor_ids))
-        batches = [ordered[start:start + CHUNK] for start in range(0, len(ordered), CHUNK)]
-    holders = []
-    for batch in batches:
+    rows: list[Any] = []
+    for batch in _batches(sensor_ids):
         chunk_query = query if batch is None else query.where(col(Asset.sensor_id).in_(batch))
-        for (sensor_id, asset_key, meter_type, member_key, user_id, status, area, community_id,
-             community_key, settings) in session.execute(chunk_query).all():
-            timezone = (settings or {}).get("timezone")
-            holders.append(SensorHolder(
-                sensor_id=sensor_id, community_id=community_id or 0,
-                community_key=community_key,
-                timezone=timezone if isinstance(timezone, str) else None,
-                asset_key=asset_key, meter_type=meter_type, member_key=member_key,
-                member_user_id=user_id, member_status=status, area=area))
+        rows.extend(session.execute(chunk_query).all())
+    communities = _community_zones(session, {row[7] for row in rows})
+    holders = [
+        SensorHolder(sensor_id=sensor_id, community_id=holder_community,
+                     community_key=communities[holder_community][0],
+                     timezone=communities[holder_community][1], asset_key=asset_key,
+                     meter_type=meter_type, member_key=member_key, member_user_id=user_id,
+                     member_status=status, area=area)
+        for (sensor_id, asset_key, meter_type, member_key, user_id, status, area,
+             holder_community) in rows]
     holders.sort(key=lambda holder: (holder.sensor_id, holder.community_key))
     return holders
+
+
+SENSOR_COMMUNITIES = (sa_select(col(Asset.sensor_id), col(Asset.community_id)).distinct()
+                      .where(col(Asset.sensor_id).in_(bindparam("sensor_ids", expanding=True))))
+SENSOR_COMMUNITIES_CHUNK = 5000
+
+
+def sensor_communities(session: Session, *, sensor_ids: Collection[str]) -> dict[str, set[int]]:
+    """The communities whose assets carry each of these sensors (absent: none does). Runs
+    on every ingest batch: one prepared statement, rows read without the ORM."""
+    found: dict[str, set[int]] = {}
+    ordered = sorted(set(sensor_ids))
+    connection = session.connection()
+    for start in range(0, len(ordered), SENSOR_COMMUNITIES_CHUNK):
+        chunk = ordered[start:start + SENSOR_COMMUNITIES_CHUNK]
+        for sensor_id, community_id in connection.execute(
+                SENSOR_COMMUNITIES, {"sensor_ids": chunk}).all():
+            found.setdefault(sensor_id, set()).add(community_id)
+    return found
+
+
+def _batches(sensor_ids: Collection[str] | None) -> list[list[str] | None]:
+    if sensor_ids is None:
+        return [None]
+    ordered = sorted(set(sensor_ids))
+    return [ordered[start:start + CHUNK] for start in range(0, len(ordered), CHUNK)]
+
+
+def _community_zones(session: Session,
+                     community_ids: set[int]) -> dict[int, tuple[str, str | None]]:
+    """Key and timezone setting of each community."""
+    if not community_ids:
+        return {}
+    rows = session.execute(sa_select(col(Community.id), col(Community.key),
+                                     col(Community.settings))
+                           .where(col(Community.id).in_(sorted(community_ids)))).all()
+    zones = {}
+    for community_id, key, settings in rows:
+        timezone = (settings or {}).get("timezone")
+        zones[community_id] = (key, timezone if isinstance(timezone, str) else None)
+    return zones
 
 
 def hash_ingest_key(plaintext: str) -> str:

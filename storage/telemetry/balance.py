@@ -81,7 +81,7 @@ def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: 
     if counted:
         with store.reader() as cursor:
             sql = partials.partials_sql(
-                cursor, sensors=[keys[meter.sensor_id] for meter in counted],
+                store, sensors=[keys[meter.sensor_id] for meter in counted],
                 channels=[IMPORT, EXPORT, PRODUCED], low=int(buckets.edges[0]),
                 high=int(buckets.edges[-1]), slot_ms=HOUR_MS)
             partials.register_slot_mapping(cursor, buckets.slot_mapping())

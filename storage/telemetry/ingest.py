@@ -396,6 +396,8 @@ def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: Seri
     if newly_unsealed:
         cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
                            [(day, changed_at) for day in newly_unsealed])
+        for day in newly_unsealed:  # before the commit: readers then read these days raw
+            store.unsealed.setdefault(day, changed_at)
 
     def apply() -> None:
         store.remember_sensor_keys(keys)

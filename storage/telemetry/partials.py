@@ -9,26 +9,25 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from storage.telemetry.store import DAY_MS, HOUR_MS
+from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore
 
 # Columns of a partial: sensor, channel, slot, n, total, low, high, first_ts, first_value,
-# last_ts, last_value.
+# last_ts, last_value, low_ts, high_ts (the first instants of the lowest and highest value).
 RAW_PARTIALS = """
 SELECT sensor, channel, ts // {slot} * {slot} AS slot, count(*) AS n, sum(value) AS total,
        min(value) AS low, max(value) AS high, min(ts) AS first_ts,
-       arg_min(value, ts) AS first_value, max(ts) AS last_ts, arg_max(value, ts) AS last_value
+       arg_min(value, ts) AS first_value, max(ts) AS last_ts, arg_max(value, ts) AS last_value,
+       arg_min(ts, (value, ts)) AS low_ts, arg_max(ts, (value, -ts)) AS high_ts
 FROM readings
-WHERE sensor IN (SELECT sensor FROM wanted_sensors)
-  AND channel IN (SELECT channel FROM wanted_channels)
+WHERE sensor IN ({sensors}) AND channel IN ({channels})
   AND ({ranges})
 GROUP BY ALL
 """
 ROLLUP_PARTIALS = """
 SELECT sensor, channel, hour AS slot, n, total, low, high, first_ts, first_value, last_ts,
-       last_value
+       last_value, low_ts, high_ts
 FROM hourly
-WHERE sensor IN (SELECT sensor FROM wanted_sensors)
-  AND channel IN (SELECT channel FROM wanted_channels)
+WHERE sensor IN ({sensors}) AND channel IN ({channels})
   AND hour >= {low} AND hour < {high}{unsealed}
 """
 
@@ -43,12 +42,13 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def partials_sql(cursor: duckdb.DuckDBPyConnection, *, sensors: list[int], channels: list[int],
-                 low: int, high: int, slot_ms: int) -> str:
-    """SQL of the partials of [low, high) (registering `wanted_sensors`, `wanted_channels` on
-    the cursor, whose transaction must be the one the SQL runs in)."""
-    cursor.register("wanted_sensors", pa.table({"sensor": pa.array(sensors, pa.int32())}))
-    cursor.register("wanted_channels", pa.table({"channel": pa.array(channels, pa.uint8())}))
+def partials_sql(store: TelemetryStore, *, sensors: list[int], channels: list[int], low: int,
+                 high: int, slot_ms: int) -> str:
+    """SQL of the partials of [low, high). Days the store holds unsealed (in memory: a
+    superset of those unsealed in any snapshot, as writes unseal days before they commit)
+    are read raw."""
+    lists = {"sensors": ", ".join(str(int(key)) for key in sensors) or "NULL",
+             "channels": ", ".join(str(int(code)) for code in channels) or "NULL"}
     raw: list[tuple[int, int]]
     if slot_ms == HOUR_MS:
         inner_low = -(-low // HOUR_MS) * HOUR_MS
@@ -57,26 +57,26 @@ def partials_sql(cursor: duckdb.DuckDBPyConnection, *, sensors: list[int], chann
         inner_low = inner_high = low
     parts = []
     if inner_low < inner_high:
-        unsealed = [int(row[0]) for row in cursor.execute(
-            "SELECT day FROM days WHERE NOT sealed AND day >= $lo AND day <= $hi",
-            {"lo": inner_low // DAY_MS, "hi": inner_high // DAY_MS}).fetchall()]
+        unsealed = sorted(day for day in list(store.unsealed)
+                          if inner_low // DAY_MS <= day <= inner_high // DAY_MS)
         raw = [(low, inner_low), (inner_high, high)]
         raw += [(max(day * DAY_MS, inner_low), min((day + 1) * DAY_MS, inner_high))
                 for day in unsealed]
         excluded = ", ".join(str(day) for day in unsealed)
         parts.append(ROLLUP_PARTIALS.format(
-            low=inner_low, high=inner_high,
+            **lists, low=inner_low, high=inner_high,
             unsealed=f"\n  AND hour // {DAY_MS} NOT IN ({excluded})" if unsealed else ""))
     else:
         raw = [(low, high)]
     merged = _merge(raw)
     if merged:
         ranges = " OR ".join(f"(ts >= {a} AND ts < {b})" for a, b in merged)
-        parts.append(RAW_PARTIALS.format(slot=slot_ms, ranges=ranges))
+        parts.append(RAW_PARTIALS.format(**lists, slot=slot_ms, ranges=ranges))
     if not parts:
         return ("SELECT NULL::INTEGER AS sensor, NULL::UTINYINT AS channel, NULL::BIGINT AS slot,"
                 " 0::BIGINT AS n, 0.0 AS total, 0.0 AS low, 0.0 AS high, 0::BIGINT AS first_ts,"
-                " 0.0 AS first_value, 0::BIGINT AS last_ts, 0.0 AS last_value WHERE false")
+                " 0.0 AS first_value, 0::BIGINT AS last_ts, 0.0 AS last_value, 0::BIGINT AS low_ts,"
+                " 0::BIGINT AS high_ts WHERE false")
     return "\nUNION ALL\n".join(parts)
 
 
@@ -89,7 +89,7 @@ def register_slot_mapping(cursor: duckdb.DuckDBPyConnection,
 
 
 def unregister(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Drop what partials_sql and register_slot_mapping registered."""
-    for name in ("wanted_sensors", "wanted_channels", "slot_buckets"):
+    """Drop what register_slot_mapping (and a query of wanted sensors) registered."""
+    for name in ("wanted_sensors", "slot_buckets"):
         with suppress(duckdb.Error):
             cursor.unregister(name)

@@ -3,19 +3,21 @@ batch metrics and daily summaries."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
+import numpy as np
 
 from storage.errors import InvalidCursor
 from storage.telemetry import partials
 from storage.telemetry.buckets import buckets_for, day_buckets, local_date, local_midnight_ms
 from storage.telemetry.channels import BY_CODE, code_of
 from storage.telemetry.errors import QueryTooLarge
-from storage.telemetry.store import TelemetryStore, now_ms
+from storage.telemetry.store import HOUR_MS, TelemetryStore, now_ms
 
 MAX_BUCKET_ROWS = 200_000
 PAGE_MAX = 1000
@@ -79,47 +81,65 @@ class Series:
     value: list[float]
 
 
-M4_SQL = """
-SELECT sensor, floor((ts - $lo) * $k / ($hi - $lo))::BIGINT AS slice,
-       min(ts), arg_min(value, ts), max(ts), arg_max(value, ts),
-       arg_min(ts, value), min(value), arg_max(ts, value), max(value)
+# M4 over raw readings: `slice` cuts [lo, hi) into $k equal parts.
+M4_RAW_SQL = """
+SELECT sensor, floor((ts - $lo) * $k / ($hi - $lo))::BIGINT AS slice, count(*) AS n,
+       min(ts) AS first_ts, arg_min(value, ts) AS first_value,
+       max(ts) AS last_ts, arg_max(value, ts) AS last_value,
+       arg_min(ts, (value, ts)) AS low_ts, min(value) AS low,
+       arg_max(ts, (value, -ts)) AS high_ts, max(value) AS high
 FROM readings
-WHERE sensor IN (SELECT sensor FROM wanted_sensors) AND channel = $c
+WHERE sensor IN ({sensors}) AND channel = $c
   AND ts >= $lo AND ts < $hi
 GROUP BY ALL ORDER BY sensor, slice
 """
+M4_COLUMNS = ("sensor", "n", "first_ts", "first_value", "last_ts", "last_value", "low_ts",
+              "low", "high_ts", "high")
+ROLLUP_SLICE_HOURS = 2  # slices this long or longer are read from the hourly rollup
+
+
+def m4_slicing(low: int, high: int, max_points: int) -> tuple[int, int, int] | None:
+    """(origin, width, slices) of whole-hour slices for a range long enough for them to span
+    at least ROLLUP_SLICE_HOURS hours; None for a shorter range (sliced exactly)."""
+    slices = max(1, max_points // 4)
+    if high - low < slices * ROLLUP_SLICE_HOURS * HOUR_MS:
+        return None
+    origin = low // HOUR_MS * HOUR_MS
+    end = -(-high // HOUR_MS) * HOUR_MS
+    width = -(-(end - origin) // (slices * HOUR_MS)) * HOUR_MS
+    return origin, width, -(-(end - origin) // width)
 
 
 def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: int, high: int,
            max_points: int) -> list[Series]:
     """Each sensor's readings of [low, high), reduced with M4 to at most max_points: the
-    range is cut into max_points / 4 slices, each keeping its first, last, lowest and
-    highest reading (so the first and the last reading of the range always stay)."""
+    range is cut into max_points / 4 slices (of whole hours, when that makes them at least
+    two hours long, so that sealed days are read from the hourly rollup), each keeping its
+    first, last, lowest and highest reading; the first and the last reading of the range
+    always stay. A sensor with at most max_points readings in the range gets them all."""
     keys = store.sensor_keys(sensor_ids)
     found: dict[int, Series] = {}
     if keys and low < high:
         code = code_of(channel)
-        bounds = {"c": code, "lo": low, "hi": high}
         with store.reader() as cursor:
-            cursor.register("wanted_sensors", _sensor_table(list(keys.values())))
-            counts = dict(cursor.execute(
-                "SELECT sensor, count(*) FROM readings WHERE sensor IN"
-                " (SELECT sensor FROM wanted_sensors) AND channel = $c AND ts >= $lo"
-                " AND ts < $hi GROUP BY sensor", bounds).fetchall())
+            slicing = m4_slicing(low, high, max_points)
+            if slicing is None:
+                columns = cursor.execute(M4_RAW_SQL.format(sensors=_int_list(keys.values())), {
+                    "c": code, "lo": low, "hi": high, "k": max(1, max_points // 4)}).fetchnumpy()
+            else:
+                origin, width, _ = slicing
+                sql = partials.partials_sql(store, sensors=list(keys.values()),
+                                            channels=[code], low=low, high=high,
+                                            slot_ms=HOUR_MS)
+                columns = _fold_m4(cursor.execute(sql).fetchnumpy(), origin, width)
+            counts = _collect_m4(found, columns)
             small = [key for key, count in counts.items() if count <= max_points]
-            large = [key for key, count in counts.items() if count > max_points]
             if small:
-                cursor.register("wanted_sensors", _sensor_table(small))
                 raw = cursor.execute(
-                    "SELECT sensor, ts, value FROM readings WHERE sensor IN"
-                    " (SELECT sensor FROM wanted_sensors) AND channel = $c AND ts >= $lo"
-                    " AND ts < $hi ORDER BY sensor, ts", bounds).fetchnumpy()
+                    f"SELECT sensor, ts, value FROM readings WHERE sensor IN ({_int_list(small)})"
+                    " AND channel = $c AND ts >= $lo AND ts < $hi ORDER BY sensor, ts",
+                    {"c": code, "lo": low, "hi": high}).fetchnumpy()
                 _collect_raw(found, raw, counts)
-            if large:
-                cursor.register("wanted_sensors", _sensor_table(large))
-                rows = cursor.execute(M4_SQL, {**bounds, "k": max(1, max_points // 4)})
-                _collect_m4(found, rows.fetchall(), counts)
-            cursor.unregister("wanted_sensors")
     ids_by_key = {key: sensor_id for sensor_id, key in keys.items()}
     result = []
     for sensor_id in sensor_ids:
@@ -133,8 +153,9 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
     return result
 
 
-def _sensor_table(keys: list[int]) -> pa.Table:
-    return pa.table({"sensor": pa.array(keys, pa.int32())})
+def _int_list(keys: Iterable[int]) -> str:
+    """Sensor keys written into SQL (integers only)."""
+    return ", ".join(str(int(key)) for key in keys) or "NULL"
 
 
 def _collect_raw(found: dict[int, Series], raw: dict[str, Any], counts: dict[int, int]) -> None:
@@ -149,19 +170,54 @@ def _collect_raw(found: dict[int, Series], raw: dict[str, Any], counts: dict[int
             start = index
 
 
-def _collect_m4(found: dict[int, Series], rows: list[tuple[Any, ...]],
-                counts: dict[int, int]) -> None:
-    points: dict[int, dict[int, float]] = {}
-    for (sensor, _, first_ts, first_value, last_ts, last_value, low_ts, low_value, high_ts,
-         high_value) in rows:
-        kept = points.setdefault(sensor, {})
-        kept[first_ts] = first_value
-        kept[last_ts] = last_value
-        kept[low_ts] = low_value
-        kept[high_ts] = high_value
-    for sensor, kept in points.items():
-        stamps = sorted(kept)
-        found[sensor] = Series("", counts[sensor], True, stamps, [kept[t] for t in stamps])
+def _fold_m4(hours: dict[str, Any], origin: int, width: int) -> dict[str, np.ndarray]:
+    """Hourly partials folded into M4 slices of `width` ms from `origin`, by sensor and slice
+    (in NumPy: a few thousand rows per sensor, where SQL's grouping cost more)."""
+    data = {name: np.asarray(column) for name, column in hours.items()}
+    sensor, slot = data["sensor"].astype(np.int64), data["slot"].astype(np.int64)
+    order = np.lexsort((slot, sensor))
+    data = {name: column[order] for name, column in data.items()}
+    sensor, slot = sensor[order], slot[order]
+    group = sensor * 0
+    if len(sensor):
+        piece = (slot - origin) // width
+        change = (sensor[1:] != sensor[:-1]) | (piece[1:] != piece[:-1])
+        group = np.concatenate([[0], np.cumsum(change)])
+    starts = np.flatnonzero(np.diff(group, prepend=-1))
+    ends = np.append(starts[1:], len(group)) - 1
+    lowest = np.lexsort((data["low_ts"], data["low"], group))
+    lowest = lowest[np.flatnonzero(np.diff(group[lowest], prepend=-1))]
+    highest = np.lexsort((data["high_ts"], -data["high"], group))
+    highest = highest[np.flatnonzero(np.diff(group[highest], prepend=-1))]
+    return {"sensor": data["sensor"][starts],
+            "n": np.add.reduceat(data["n"], starts) if len(starts) else data["n"][:0],
+            "first_ts": data["first_ts"][starts], "first_value": data["first_value"][starts],
+            "last_ts": data["last_ts"][ends], "last_value": data["last_value"][ends],
+            "low_ts": data["low_ts"][lowest], "low": data["low"][lowest],
+            "high_ts": data["high_ts"][highest], "high": data["high"][highest]}
+
+
+def _collect_m4(found: dict[int, Series], columns: dict[str, Any]) -> dict[int, int]:
+    """Each sensor's M4 points (sorted, an instant kept once) from the slices' figures, in
+    `found`; returns each sensor's reading count."""
+    data = {name: np.asarray(columns[name]) for name in M4_COLUMNS}
+    sensors = data["sensor"]
+    counts: dict[int, int] = {}
+    bounds = [0, *(np.flatnonzero(sensors[1:] != sensors[:-1]) + 1).tolist(), len(sensors)]
+    for begin, finish in itertools.pairwise(bounds):
+        if begin == finish:
+            continue
+        part = {name: column[begin:finish] for name, column in data.items()}
+        stamps = np.concatenate([part["first_ts"], part["last_ts"], part["low_ts"],
+                                 part["high_ts"]])
+        values = np.concatenate([part["first_value"], part["last_value"], part["low"],
+                                 part["high"]])
+        kept, first = np.unique(stamps, return_index=True)
+        sensor = int(sensors[begin])
+        counts[sensor] = int(part["n"].sum())
+        found[sensor] = Series("", counts[sensor], True, kept.tolist(),
+                               values[first].tolist())
+    return counts
 
 
 # -- aggregates --------------------------------------------------------------------------
@@ -182,17 +238,57 @@ class Bucket:
     last: float
 
 
+BUCKET_FIELDS = ("start", "end", "count", "avg", "low", "high", "total", "first", "last")
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """One sensor's non-empty buckets, column by column (lists of one length, by start)."""
+
+    start: list[int]
+    end: list[int]
+    count: list[int]
+    avg: list[float]
+    low: list[float]
+    high: list[float]
+    total: list[float]
+    first: list[float]
+    last: list[float]
+
+    @classmethod
+    def empty(cls) -> Buckets:
+        return cls([], [], [], [], [], [], [], [], [])
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def rows(self) -> list[Bucket]:
+        """The buckets one by one."""
+        return [Bucket(*figures) for figures in zip(
+            *(getattr(self, name) for name in BUCKET_FIELDS), strict=True)]
+
+
 FOLD_SQL = """
-SELECT p.sensor, b.bucket_start, b.bucket_end, sum(p.n)::BIGINT, sum(p.total) / sum(p.n),
-       min(p.low), max(p.high), sum(p.total), arg_min(p.first_value, p.first_ts),
-       arg_max(p.last_value, p.last_ts)
+SELECT p.sensor AS sensor, b.bucket_start AS start, b.bucket_end AS "end",
+       sum(p.n)::BIGINT AS count, sum(p.total) / sum(p.n) AS avg, min(p.low) AS low,
+       max(p.high) AS high, sum(p.total) AS total,
+       arg_min(p.first_value, p.first_ts) AS first, arg_max(p.last_value, p.last_ts) AS last
 FROM ({partials}) p JOIN slot_buckets b ON b.slot = p.slot
 GROUP BY ALL ORDER BY p.sensor, b.bucket_start
 """
 
+# The same when every bucket is one slot (hourly buckets in a whole-hour zone): no grouping.
+SLOT_SQL = """
+SELECT p.sensor AS sensor, b.bucket_start AS start, b.bucket_end AS "end", p.n AS count,
+       p.total / p.n AS avg, p.low AS low, p.high AS high, p.total AS total,
+       p.first_value AS first, p.last_value AS last
+FROM ({partials}) p JOIN slot_buckets b ON b.slot = p.slot
+ORDER BY p.sensor, b.bucket_start
+"""
+
 
 def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: int,
-               high: int, bucket: str, zone: ZoneInfo) -> dict[str, list[Bucket]]:
+               high: int, bucket: str, zone: ZoneInfo) -> dict[str, Buckets]:
     """Each sensor's buckets over [low, high); buckets without a reading are left out."""
     buckets = buckets_for(low, high, bucket, zone)
     if (len(buckets.edges) - 1) * max(1, len(sensor_ids)) > MAX_BUCKET_ROWS:
@@ -201,19 +297,26 @@ def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, lo
             f" {MAX_BUCKET_ROWS} buckets one answer holds; choose a longer bucket or a"
             " shorter range")
     keys = store.sensor_keys(sensor_ids)
-    result: dict[str, list[Bucket]] = {sensor_id: [] for sensor_id in sensor_ids}
+    result = {sensor_id: Buckets.empty() for sensor_id in sensor_ids}
     if not keys or low >= high:
         return result
     ids_by_key = {key: sensor_id for sensor_id, key in keys.items()}
     with store.reader() as cursor:
-        sql = partials.partials_sql(cursor, sensors=list(keys.values()),
+        sql = partials.partials_sql(store, sensors=list(keys.values()),
                                     channels=[code_of(channel)], low=low, high=high,
                                     slot_ms=buckets.slot_ms)
         partials.register_slot_mapping(cursor, buckets.slot_mapping())
-        rows = cursor.execute(FOLD_SQL.format(partials=sql)).fetchall()
+        one_slot_each = bool(np.all(np.diff(buckets.edges) == buckets.slot_ms))
+        columns = cursor.execute((SLOT_SQL if one_slot_each else FOLD_SQL).format(
+            partials=sql)).fetchnumpy()
         partials.unregister(cursor)
-    for sensor, *figures in rows:
-        result[ids_by_key[sensor]].append(Bucket(*figures))
+    sensors = np.asarray(columns["sensor"])
+    bounds = [0, *(np.flatnonzero(sensors[1:] != sensors[:-1]) + 1).tolist(), len(sensors)]
+    lists = {name: np.asarray(columns[name]).tolist() for name in BUCKET_FIELDS}
+    for begin, finish in itertools.pairwise(bounds):
+        if begin < finish:
+            result[ids_by_key[int(sensors[begin])]] = Buckets(
+                *(lists[name][begin:finish] for name in BUCKET_FIELDS))
     return result
 
 
@@ -299,7 +402,7 @@ def daily_summaries(store: TelemetryStore, *, sensor_id: str, first: date, last:
     if key is None:
         return []
     with store.reader() as cursor:
-        sql = partials.partials_sql(cursor, sensors=[key], channels=sorted(BY_CODE),
+        sql = partials.partials_sql(store, sensors=[key], channels=sorted(BY_CODE),
                                     low=int(buckets.edges[0]), high=int(buckets.edges[-1]),
                                     slot_ms=buckets.slot_ms)
         partials.register_slot_mapping(cursor, buckets.slot_mapping())

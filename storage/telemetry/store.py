@@ -10,7 +10,8 @@ Tables:
 - `days`: per UTC day with readings, whether it is sealed (compacted: its rows sorted by
   sensor, channel and ts, and its hourly rollup current) and when it last changed;
 - `hourly`: per sensor, channel and UTC hour of sealed days: count, sum, min, max, first and
-  last reading, so that long aggregates and the energy balance read rollups, not raw rows.
+  last reading, the instants of the min and the max, so that long aggregates, the energy
+  balance and downsampled series read rollups, not raw rows.
 """
 
 from __future__ import annotations
@@ -63,8 +64,19 @@ CREATE TABLE IF NOT EXISTS hourly (
     first_ts BIGINT NOT NULL,
     first_value DOUBLE NOT NULL,
     last_ts BIGINT NOT NULL,
-    last_value DOUBLE NOT NULL
+    last_value DOUBLE NOT NULL,
+    low_ts BIGINT,
+    high_ts BIGINT
 );
+"""
+# A store written before the hourly rollup had low_ts and high_ts (the instants of the
+# lowest and highest value, which downsampled series read): the columns are added and every
+# day is unsealed, so the compaction rebuilds each rollup.
+ROLLUP_EXTREMES_UPGRADE = """
+ALTER TABLE hourly ADD COLUMN low_ts BIGINT;
+ALTER TABLE hourly ADD COLUMN high_ts BIGINT;
+DELETE FROM hourly;
+UPDATE days SET sealed = false;
 """
 
 
@@ -110,6 +122,7 @@ class TelemetryStore:
         self._on_commit: list[Callable[[], None]] = []
         self._closed = False
         self._connection.execute(SCHEMA)
+        self._upgrade()
         self._sensor_keys: dict[str, int] = dict(
             self._connection.execute("SELECT sensor_id, sensor FROM sensors").fetchall())
         # (sensor, channel) -> [first_ts, last_ts, latest value]; unsealed day -> changed_at
@@ -117,6 +130,16 @@ class TelemetryStore:
         self.unsealed: dict[int, int] = dict(self._connection.execute(
             "SELECT day, changed_at FROM days WHERE NOT sealed").fetchall())
         self._load_latest()
+
+    def _upgrade(self) -> None:
+        columns = {str(row[0]) for row in self._connection.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database()"
+            " AND schema_name = 'main'"
+            " AND table_name = 'hourly'").fetchall()}
+        if "low_ts" not in columns:
+            self._connection.execute("BEGIN TRANSACTION")
+            self._connection.execute(ROLLUP_EXTREMES_UPGRADE)
+            self._connection.execute("COMMIT")
 
     def _load_latest(self) -> None:
         rows = self._connection.execute("SELECT sensor, channel, first_ts, ts, value FROM latest")

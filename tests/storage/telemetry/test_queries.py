@@ -1,0 +1,103 @@
+"""Downsampled series: M4 over raw readings and over the hourly rollup, against brute force."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from storage.telemetry import queries
+from storage.telemetry.compaction import compact
+from storage.telemetry.ingest import ingest_table
+from storage.telemetry.store import HOUR_MS, TelemetryStore
+
+START = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
+STEP = 7 * 60_000
+DAYS = 30
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[TelemetryStore]:
+    opened = TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=256)
+    yield opened
+    opened.close()
+
+
+def _readings(store: TelemetryStore) -> list[tuple[int, float]]:
+    """30 days of a reading every 7 minutes; values with many ties, so that which of equal
+    extremes M4 keeps matters."""
+    generator = random.Random(7)
+    points = [(START + index * STEP, float(generator.randint(0, 40)))
+              for index in range(DAYS * 86_400_000 // STEP)]
+    ingest_table(store, pa.table({
+        "idx": pa.array(range(len(points)), pa.int64()),
+        "sensor_id": ["s"] * len(points), "channel": ["power"] * len(points),
+        "ts": pa.array([ts for ts, _ in points], pa.int64()),
+        "value": pa.array([value for _, value in points], pa.float64())}),
+        authorize=lambda ids: ids, max_future_ms=10**13)
+    return points
+
+
+def _brute_m4(points: list[tuple[int, float]], slice_of: dict[int, int]) -> list[tuple[int, float]]:
+    """Per slice the first, last, lowest and highest reading (the earliest of equal ones)."""
+    slices: dict[int, list[tuple[int, float]]] = {}
+    for ts, value in points:
+        slices.setdefault(slice_of[ts], []).append((ts, value))
+    kept: dict[int, float] = {}
+    for members in slices.values():
+        for ts, value in (members[0], members[-1],
+                          min(members, key=lambda point: (point[1], point[0])),
+                          max(members, key=lambda point: (point[1], -point[0]))):
+            kept[ts] = value
+    return sorted(kept.items())
+
+
+def _series(store: TelemetryStore, low: int, high: int, max_points: int) -> queries.Series:
+    return queries.series(store, sensor_ids=["s"], channel="power", low=low, high=high,
+                          max_points=max_points)[0]
+
+
+def test_a_long_range_is_sliced_in_whole_hours_and_reads_the_rollup_once_sealed(
+        store: TelemetryStore) -> None:
+    points = _readings(store)
+    low, high = START + 17 * 60_000 + 3_000, START + DAYS * 86_400_000 - 5 * 60_000 - 1
+    inside = [(ts, value) for ts, value in points if low <= ts < high]
+    slicing = queries.m4_slicing(low, high, 100)
+    assert slicing is not None
+    origin, width, slices = slicing
+    assert width % HOUR_MS == 0 and width >= 2 * HOUR_MS and slices <= 25
+    expected = _brute_m4(inside, {ts: (ts - origin) // width for ts, _ in inside})
+
+    before = _series(store, low, high, 100)
+    assert list(zip(before.ts, before.value, strict=True)) == expected
+    assert before.downsampled and before.raw_count == len(inside) and len(before.ts) <= 100
+    assert before.ts[0] == inside[0][0] and before.ts[-1] == inside[-1][0]
+    assert min(before.value) == min(v for _, v in inside)
+    assert max(before.value) == max(v for _, v in inside)
+
+    assert compact(store, quiet_ms=0) == DAYS and not store.unsealed
+    assert _series(store, low, high, 100) == before
+
+
+def test_a_short_range_is_sliced_exactly(store: TelemetryStore) -> None:
+    points = _readings(store)
+    low, high = START + 5 * 86_400_000 + 1, START + 6 * 86_400_000 + 13 * 60_000
+    assert queries.m4_slicing(low, high, 100) is None
+    inside = [(ts, value) for ts, value in points if low <= ts < high]
+    expected = _brute_m4(inside, {ts: (ts - low) * 25 // (high - low) for ts, _ in inside})
+    found = _series(store, low, high, 100)
+    assert list(zip(found.ts, found.value, strict=True)) == expected
+    compact(store, quiet_ms=0)
+    assert _series(store, low, high, 100) == found
+
+
+def test_few_readings_come_back_whole(store: TelemetryStore) -> None:
+    points = _readings(store)
+    low, high = START, START + 10 * STEP
+    found = _series(store, low, high, 10)
+    assert not found.downsampled and found.raw_count == 10
+    assert list(zip(found.ts, found.value, strict=True)) == points[:10]
