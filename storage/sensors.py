@@ -80,7 +80,7 @@ def sensor_communities(session: Session, *, sensor_ids: Collection[str]) -> dict
         chunk = ordered[start:start + SENSOR_COMMUNITIES_CHUNK]
         for sensor_id, community_id in connection.execute(
                 SENSOR_COMMUNITIES, {"sensor_ids": chunk}).all():
-            found.setdefault(sensor_id, set()).add(community_id)
+            found.setdefault(str(sensor_id), set()).add(int(community_id))
     return found
 
 
