@@ -53,17 +53,6 @@ SELECT idx, code, count(*) OVER () AS refused FROM (
 ORDER BY idx
 LIMIT {limit}
 """
-# Last reading wins within one upload; `batch` holds storage keys.
-BATCH_SQL = """
-CREATE OR REPLACE TEMP TABLE batch AS
-SELECT k.sensor AS sensor, c.code AS channel, s.ts AS ts, arg_max(s.value, s.idx) AS value
-FROM staged s
-JOIN batch_keys k ON k.sensor_id = s.sensor_id
-JOIN channel_codes c ON c.name = s.channel
-GROUP BY ALL
-"""
-
-
 @dataclass(frozen=True)
 class IngestResult:
     """What a stored batch did."""
@@ -320,57 +309,121 @@ def _prepare(staged: pa.Table, keys: dict[str, int]
     return batch, stats, np.unique(ts // DAY_MS).tolist()
 
 
+CHECK_SQL = """
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE sensor_id IS NULL
+                        OR sensor_id NOT IN (SELECT sensor_id FROM allowed_sensors)
+                        OR channel IS NULL OR channel NOT IN (SELECT name FROM channel_codes)
+                        OR ts IS NULL OR ts > $max_ts
+                        OR value IS NULL OR NOT isfinite(value)) AS refused
+FROM staged
+"""
+# Up to this many readings, repeated identities are looked for by sorting their hashes in
+# NumPy (8 bytes a reading); above it, by DuckDB's hash aggregate (which can spill to disk).
+SORTED_HASH_CHECK_MAX = 8_000_000
+# Last reading wins within one upload (only run when the upload may repeat an identity).
+DEDUPE_SQL = """
+CREATE OR REPLACE TEMP TABLE deduped AS
+SELECT sensor_id, channel, ts, arg_max(value, idx) AS value FROM staged GROUP BY ALL
+"""
+FIGURES_SQL = """
+SELECT sensor_id, channel, min(ts) AS first_ts, max(ts) AS last_ts,
+       arg_max(value, ts) AS last_value
+FROM {source} GROUP BY ALL
+"""
+BATCH_VIEW_SQL = """
+CREATE OR REPLACE TEMP VIEW batch AS
+SELECT k.sensor AS sensor, c.code AS channel, s.ts AS ts, s.value AS value
+FROM {source} s
+JOIN batch_keys k ON k.sensor_id = s.sensor_id
+JOIN channel_codes c ON c.name = s.channel
+"""
+
+
 def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize: Authorize,
                 max_future_ms: int) -> IngestResult:
-    """Check and store an uploaded CSV, NDJSON or Parquet file, all or nothing."""
+    """Check and store an uploaded CSV, NDJSON or Parquet file, all or nothing. Reading and
+    checking the file happen on a private cursor before the write lock is taken, so that
+    one upload is staged while another is written."""
     kind = UPLOAD_FORMATS[media_type]
-    with store.writer() as cursor:
+    with store.scratch() as cursor:
         source = _upload_source(cursor, path, kind)
+        # A Parquet file is read again where needed (a columnar scan costs less than a
+        # copy); a text file is parsed once into a temporary table.
+        stage = "VIEW" if kind == "parquet" else "TABLE"
         try:
-            cursor.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {source}")
+            cursor.execute(f"CREATE OR REPLACE TEMP {stage} staged AS {source}")
+            if kind == "parquet":
+                cursor.execute("SELECT count(*) FROM staged").fetchall()  # reads the footer
         except (duckdb.InvalidInputException, duckdb.ConversionException,
                 duckdb.IOException) as error:
             raise MalformedUpload(
                 f"the {kind} upload cannot be read: {_first_line(error)}") from error
-        try:
-            return _check_and_store_sql(store, cursor, authorize=authorize,
-                                        max_future_ms=max_future_ms)
-        finally:
-            cursor.execute("DROP TABLE IF EXISTS staged")
-            cursor.execute("DROP TABLE IF EXISTS batch")
+        allowed, total, table = _check_upload(cursor, authorize=authorize,
+                                              max_future_ms=max_future_ms)
+        figures = cursor.execute(FIGURES_SQL.format(source=table)).fetchnumpy()
+        days = [int(row[0]) for row in cursor.execute(
+            f"SELECT DISTINCT ts // {DAY_MS} FROM {table} ORDER BY 1").fetchall()]
+        accepted = total if table == "staged" else int(
+            _one(cursor, "SELECT count(*) FROM deduped")[0])
+        with store.writer(cursor):
+            keys = store.ensure_sensor_keys(cursor, allowed)
+            cursor.register("batch_keys", pa.table({
+                "sensor_id": pa.array(list(keys), pa.string()),
+                "sensor": pa.array(list(keys.values()), pa.int32())}))
+            cursor.execute(BATCH_VIEW_SQL.format(source=table))
+            stats = _keyed_stats(figures, keys)
+            return _write(store, cursor, stats, days, accepted=accepted, keys=keys)
 
 
-def _check_and_store_sql(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, *,
-                         authorize: Authorize, max_future_ms: int) -> IngestResult:
-    total = int(_one(cursor, "SELECT count(*) FROM staged")[0])
-    if total == 0:
-        raise MalformedUpload("the upload holds no readings")
+def _check_upload(cursor: duckdb.DuckDBPyConnection, *, authorize: Authorize,
+                  max_future_ms: int) -> tuple[list[str], int, str]:
+    """The sensors the caller may write, the reading count and the table to store from
+    (`staged`, or `deduped` when the upload may repeat an identity); ReadingsRefused
+    listing the first refused readings."""
     sensor_ids = [row[0] for row in cursor.execute(
         "SELECT DISTINCT sensor_id FROM staged WHERE sensor_id IS NOT NULL").fetchall()]
     allowed = sorted(set(authorize(sensor_ids)) & set(sensor_ids))
     cursor.register("allowed_sensors", pa.table({"sensor_id": pa.array(allowed, pa.string())}))
     cursor.register("channel_codes", CHANNEL_TABLE)
-    refusals = cursor.execute(REFUSALS_SQL.format(limit=MAX_REFUSALS),
-                              {"max_ts": now_ms() + max_future_ms}).fetchall()
-    if refusals:
+    max_ts = now_ms() + max_future_ms
+    total, refused = _one(cursor, CHECK_SQL, {"max_ts": max_ts})
+    if total == 0:
+        raise MalformedUpload("the upload holds no readings")
+    if refused:
+        refusals = cursor.execute(REFUSALS_SQL.format(limit=MAX_REFUSALS),
+                                  {"max_ts": max_ts}).fetchall()
         listed = [{"index": int(idx), "code": code, "message": REFUSAL_MESSAGES[code]}
                   for idx, code, _ in refusals]
-        raise ReadingsRefused(listed, refused=int(refusals[0][2]), total=total)
-    keys = store.ensure_sensor_keys(cursor, allowed)
-    cursor.register("batch_keys", pa.table({
-        "sensor_id": pa.array(list(keys), pa.string()),
-        "sensor": pa.array(list(keys.values()), pa.int32())}))
-    cursor.execute(BATCH_SQL)
-    for name in ("allowed_sensors", "channel_codes", "batch_keys"):
-        cursor.unregister(name)
-    accepted = int(_one(cursor, "SELECT count(*) FROM batch")[0])
-    figures = cursor.execute(
-        "SELECT sensor, channel, min(ts) AS first_ts, max(ts) AS last_ts,"
-        " arg_max(value, ts) AS last_value FROM batch GROUP BY ALL").fetchnumpy()
-    stats = SeriesStats(**{name: np.asarray(column) for name, column in figures.items()})
-    days = [int(row[0]) for row in cursor.execute(
-        f"SELECT DISTINCT ts // {DAY_MS} FROM batch ORDER BY 1").fetchall()]
-    return _write(store, cursor, stats, days, accepted=accepted, keys=keys)
+        raise ReadingsRefused(listed, refused=int(refused), total=int(total))
+    if not _may_repeat_identity(cursor, int(total)):
+        return allowed, int(total), "staged"
+    cursor.execute(DEDUPE_SQL)
+    return allowed, int(total), "deduped"
+
+
+def _may_repeat_identity(cursor: duckdb.DuckDBPyConnection, total: int) -> bool:
+    """Whether two staged readings may share (sensor, channel, ts): false when all their
+    hashes differ (equal hashes of different identities only cost a deduplication)."""
+    identity = "hash(sensor_id, channel, ts)"
+    if total <= SORTED_HASH_CHECK_MAX:
+        hashes = np.sort(cursor.sql(f"SELECT {identity} AS h FROM staged")
+                         .to_arrow_table()["h"].to_numpy())
+        return bool((hashes[1:] == hashes[:-1]).any())
+    distinct = _one(cursor, f"SELECT count(DISTINCT {identity}) FROM staged")[0]
+    return int(distinct) != total
+
+
+def _keyed_stats(figures: dict[str, Any], keys: dict[str, int]) -> SeriesStats:
+    """Per-series figures by sensor id and channel name, with storage keys."""
+    codes = {channel.name: channel.code for channel in CATALOG}
+    return SeriesStats(
+        sensor=np.array([keys[sensor_id] for sensor_id in figures["sensor_id"].tolist()],
+                        dtype=np.int32),
+        channel=np.array([codes[name] for name in figures["channel"].tolist()], dtype=np.uint8),
+        first_ts=np.asarray(figures["first_ts"], dtype=np.int64),
+        last_ts=np.asarray(figures["last_ts"], dtype=np.int64),
+        last_value=np.asarray(figures["last_value"], dtype=np.float64))
 
 
 def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: SeriesStats,

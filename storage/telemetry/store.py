@@ -189,26 +189,41 @@ class TelemetryStore:
             cursor.close()
 
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The one writing cursor, in a transaction that commits (durably) when the block
-        succeeds and rolls back otherwise."""
+    def scratch(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A private cursor (its own temporary tables, dropped with it) for work done before
+        taking the write lock: staging and checking an upload. `writer(cursor)` may then
+        write from it."""
+        self._check_open()
+        cursor = self._connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def writer(self, cursor: duckdb.DuckDBPyConnection | None = None
+               ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The one writing cursor (a new one, or a scratch cursor given), in a transaction
+        that commits (durably) when the block succeeds and rolls back otherwise."""
         self._check_open()
         with self._write_lock:
             self._on_commit = []
-            cursor = self._connection.cursor()
+            own = cursor is None
+            writing = self._connection.cursor() if cursor is None else cursor
             try:
-                cursor.execute("BEGIN TRANSACTION")
+                writing.execute("BEGIN TRANSACTION")
                 try:
-                    yield cursor
+                    yield writing
                 except BaseException:
-                    cursor.execute("ROLLBACK")
+                    writing.execute("ROLLBACK")
                     raise
-                cursor.execute("COMMIT")
+                writing.execute("COMMIT")
                 for apply in self._on_commit:
                     apply()
             finally:
                 self._on_commit = []
-                cursor.close()
+                if own:
+                    writing.close()
 
     def on_commit(self, apply: Callable[[], None]) -> None:
         """Run `apply` once the current write commits, before the next write starts: how the

@@ -39,6 +39,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from storage.telemetry.queries import m4_slicing
 from tests.benchmarks.generate_community import dump
 from tests.benchmarks.generate_telemetry import (
     CHANNELS,
@@ -464,12 +465,12 @@ def run_server(load: Workload, data_dir: Path, args: argparse.Namespace) -> Resu
 
 M4_SQL = """
 WITH r AS (
-    SELECT ts, value, (ts - $lo) * $slices // ($hi - $lo) AS k
+    SELECT ts, value, (ts - $origin) // $width AS k
     FROM sorted
     WHERE sensor = $sensor AND channel = $channel AND ts >= $lo AND ts < $hi),
 e AS (
-    SELECT k, min(ts) AS t_first, max(ts) AS t_last, arg_min(ts, value) AS t_low,
-           arg_max(ts, value) AS t_high
+    SELECT k, min(ts) AS t_first, max(ts) AS t_last, arg_min(ts, (value, ts)) AS t_low,
+           arg_max(ts, (value, -ts)) AS t_high
     FROM r GROUP BY k)
 SELECT r.ts, r.value FROM r JOIN e USING (k)
 WHERE r.ts IN (e.t_first, e.t_last, e.t_low, e.t_high)
@@ -586,7 +587,10 @@ def measure_raw(load: Workload, work: Path, args: argparse.Namespace) -> Results
         say("raw DuckDB: series before sorting...")
         con.execute("CREATE VIEW sorted AS SELECT * FROM readings")
         sensor = load.series_sensor
-        m4 = {"lo": plan.start_ms, "hi": plan.end_ms, "slices": MAX_POINTS // 4,
+        slicing = m4_slicing(plan.start_ms, plan.end_ms, MAX_POINTS)
+        origin, width = slicing[:2] if slicing else (plan.start_ms, max(
+            1, -(-(plan.end_ms - plan.start_ms) // (MAX_POINTS // 4))))
+        m4 = {"lo": plan.start_ms, "hi": plan.end_ms, "origin": origin, "width": width,
               "sensor": sensor, "channel": int(plan.channel[sensor])}
         results.series_before = repeat(lambda: con.execute(M4_SQL, m4).fetchall(), args.repeat)
         say(f"  {results.series_before.describe()}")

@@ -153,6 +153,33 @@ def test_uploads_csv_ndjson_parquet(api: Api) -> None:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("media_type", ["text/csv", "application/vnd.apache.parquet"])
+def test_an_upload_repeating_a_reading_keeps_its_last_value(api: Api, media_type: str) -> None:
+    _community(api)
+    rows = [(f"{DAY}T01:00:00Z", 1.0), (f"{DAY}T02:00:00Z", 2.0), (f"{DAY}T01:00:00Z", 7.0)]
+    if media_type == "text/csv":
+        body = ("sensor_id,channel,ts,value\n" + "\n".join(
+            f"{SENSOR},energy_import,{ts},{value}" for ts, value in rows)).encode()
+    else:
+        sink = io.BytesIO()
+        pq.write_table(pa.table({"sensor_id": [SENSOR] * 3, "channel": ["energy_import"] * 3,
+                                 "ts": [ts for ts, _ in rows],
+                                 "value": [value for _, value in rows]}), sink)
+        body = sink.getvalue()
+    headers = {**api.admin(), "Content-Type": media_type}
+    params = {"sensor_id": SENSOR, "channel": "energy_import", "from": f"{DAY}T00:00:00Z",
+              "to": f"{DAY}T03:00:00Z"}
+    first = api.client.post("/api/telemetry/readings", content=body, headers=headers)
+    assert first.status_code == 200 and first.json()["accepted"] == 2, first.text
+    stored = api.client.get("/api/telemetry/readings", params=params, headers=api.admin())
+    assert [(item["ts"][11:16], item["value"]) for item in stored.json()["items"]] == [
+        ("01:00", 7.0), ("02:00", 2.0)]
+    again = api.client.post("/api/telemetry/readings", content=body, headers=headers)
+    assert again.json()["replaced"] == 2
+    assert api.client.get("/api/telemetry/readings", params=params,
+                          headers=api.admin()).json() == stored.json()
+
+
 def test_series_downsamples_keeping_extremes(loaded: Api) -> None:
     api = loaded
     values = [0.0] * 600
