@@ -79,19 +79,26 @@ async def get_aggregates(channel: str, bucket: str, token_info: dict[str, Any],
     found = await in_thread(queries.aggregates, current_runtime().telemetry,
                             sensor_ids=sensor_ids, channel=channel, low=low, high=high,
                             bucket=bucket, zone=zone)
+    edges = _edge_names(found)
     return {"channel": channel, "bucket": bucket, "timezone": zone.key, "from": iso(low),
             "to": iso(high),
-            "series": [{"sensor_id": key, "buckets": _bucket_items(buckets)}
+            "series": [{"sensor_id": key, "buckets": _bucket_items(buckets, edges)}
                        for key, buckets in found.items()]}
 
 
-def _bucket_items(buckets: queries.Buckets) -> list[dict[str, Any]]:
-    return [{"start": start, "end": end, "count": count, "avg": avg, "min": low, "max": high,
-             "sum": total, "first": first, "last": last}
+def _edge_names(found: dict[str, queries.Buckets]) -> dict[int, str]:
+    """Every bucket edge once as text: the sensors of one answer share their buckets."""
+    edges = sorted({edge for buckets in found.values() for edge in (*buckets.start,
+                                                                     *buckets.end)})
+    return dict(zip(edges, iso_many(edges), strict=True))
+
+
+def _bucket_items(buckets: queries.Buckets, edges: dict[int, str]) -> list[dict[str, Any]]:
+    return [{"start": edges[start], "end": edges[end], "count": count, "avg": avg, "min": low,
+             "max": high, "sum": total, "first": first, "last": last}
             for start, end, count, avg, low, high, total, first, last in zip(
-                iso_many(buckets.start), iso_many(buckets.end), buckets.count, buckets.avg,
-                buckets.low, buckets.high, buckets.total, buckets.first, buckets.last,
-                strict=True)]
+                buckets.start, buckets.end, buckets.count, buckets.avg, buckets.low,
+                buckets.high, buckets.total, buckets.first, buckets.last, strict=True)]
 
 
 def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from raw readings elsewhere, read in one snapshot. Every bucketed answer is buil
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import suppress
 
 import duckdb
@@ -42,13 +43,17 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def int_list(numbers: Iterable[int]) -> str:
+    """Integers (sensor keys, channel codes) written into SQL; NULL for none."""
+    return ", ".join(str(int(number)) for number in numbers) or "NULL"
+
+
 def partials_sql(store: TelemetryStore, *, sensors: list[int], channels: list[int], low: int,
                  high: int, slot_ms: int) -> str:
     """SQL of the partials of [low, high). Days the store holds unsealed (in memory: a
     superset of those unsealed in any snapshot, as writes unseal days before they commit)
     are read raw."""
-    lists = {"sensors": ", ".join(str(int(key)) for key in sensors) or "NULL",
-             "channels": ", ".join(str(int(code)) for code in channels) or "NULL"}
+    lists = {"sensors": int_list(sensors), "channels": int_list(channels)}
     raw: list[tuple[int, int]]
     if slot_ms == HOUR_MS:
         inner_low = -(-low // HOUR_MS) * HOUR_MS
@@ -89,7 +94,6 @@ def register_slot_mapping(cursor: duckdb.DuckDBPyConnection,
 
 
 def unregister(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Drop what register_slot_mapping (and a query of wanted sensors) registered."""
-    for name in ("wanted_sensors", "slot_buckets"):
-        with suppress(duckdb.Error):
-            cursor.unregister(name)
+    """Drop what register_slot_mapping registered."""
+    with suppress(duckdb.Error):
+        cursor.unregister("slot_buckets")

@@ -4,7 +4,6 @@ batch metrics and daily summaries."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -124,8 +123,9 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
         with store.reader() as cursor:
             slicing = m4_slicing(low, high, max_points)
             if slicing is None:
-                columns = cursor.execute(M4_RAW_SQL.format(sensors=_int_list(keys.values())), {
-                    "c": code, "lo": low, "hi": high, "k": max(1, max_points // 4)}).fetchnumpy()
+                sql = M4_RAW_SQL.format(sensors=partials.int_list(keys.values()))
+                columns = cursor.execute(sql, {"c": code, "lo": low, "hi": high,
+                                               "k": max(1, max_points // 4)}).fetchnumpy()
             else:
                 origin, width, _ = slicing
                 sql = partials.partials_sql(store, sensors=list(keys.values()),
@@ -136,8 +136,9 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
             small = [key for key, count in counts.items() if count <= max_points]
             if small:
                 raw = cursor.execute(
-                    f"SELECT sensor, ts, value FROM readings WHERE sensor IN ({_int_list(small)})"
-                    " AND channel = $c AND ts >= $lo AND ts < $hi ORDER BY sensor, ts",
+                    "SELECT sensor, ts, value FROM readings WHERE sensor IN"
+                    f" ({partials.int_list(small)}) AND channel = $c AND ts >= $lo AND ts < $hi"
+                    " ORDER BY sensor, ts",
                     {"c": code, "lo": low, "hi": high}).fetchnumpy()
                 _collect_raw(found, raw, counts)
     ids_by_key = {key: sensor_id for sensor_id, key in keys.items()}
@@ -153,9 +154,10 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
     return result
 
 
-def _int_list(keys: Iterable[int]) -> str:
-    """Sensor keys written into SQL (integers only)."""
-    return ", ".join(str(int(key)) for key in keys) or "NULL"
+def _sensor_runs(sensors: np.ndarray) -> list[tuple[int, int]]:
+    """[begin, end) of each run of one sensor in rows ordered by sensor."""
+    bounds = [0, *(np.flatnonzero(sensors[1:] != sensors[:-1]) + 1).tolist(), len(sensors)]
+    return [(begin, end) for begin, end in itertools.pairwise(bounds) if begin < end]
 
 
 def _collect_raw(found: dict[int, Series], raw: dict[str, Any], counts: dict[int, int]) -> None:
@@ -203,10 +205,7 @@ def _collect_m4(found: dict[int, Series], columns: dict[str, Any]) -> dict[int, 
     data = {name: np.asarray(columns[name]) for name in M4_COLUMNS}
     sensors = data["sensor"]
     counts: dict[int, int] = {}
-    bounds = [0, *(np.flatnonzero(sensors[1:] != sensors[:-1]) + 1).tolist(), len(sensors)]
-    for begin, finish in itertools.pairwise(bounds):
-        if begin == finish:
-            continue
+    for begin, finish in _sensor_runs(sensors):
         part = {name: column[begin:finish] for name, column in data.items()}
         stamps = np.concatenate([part["first_ts"], part["last_ts"], part["low_ts"],
                                  part["high_ts"]])
@@ -311,12 +310,10 @@ def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, lo
             partials=sql)).fetchnumpy()
         partials.unregister(cursor)
     sensors = np.asarray(columns["sensor"])
-    bounds = [0, *(np.flatnonzero(sensors[1:] != sensors[:-1]) + 1).tolist(), len(sensors)]
     lists = {name: np.asarray(columns[name]).tolist() for name in BUCKET_FIELDS}
-    for begin, finish in itertools.pairwise(bounds):
-        if begin < finish:
-            result[ids_by_key[int(sensors[begin])]] = Buckets(
-                *(lists[name][begin:finish] for name in BUCKET_FIELDS))
+    for begin, finish in _sensor_runs(sensors):
+        result[ids_by_key[int(sensors[begin])]] = Buckets(
+            *(lists[name][begin:finish] for name in BUCKET_FIELDS))
     return result
 
 
