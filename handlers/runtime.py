@@ -52,11 +52,14 @@ class Runtime:
         return self._telemetry
 
     def close(self) -> None:
-        """Stop compaction and close the telemetry store and the database engine."""
-        if self._compactor is not None:
-            self._compactor.stop()
-        if self._telemetry is not None:
-            self._telemetry.close()
+        """Stop compaction, close the telemetry store and the engine's connections; idempotent."""
+        with self._telemetry_lock:
+            if self._compactor is not None:
+                self._compactor.stop()
+                self._compactor = None
+            if self._telemetry is not None:
+                self._telemetry.close()
+                self._telemetry = None
         self.engine.dispose()
 
     @contextmanager

@@ -1,17 +1,21 @@
-"""The `commonwatt` command: import, export, users create, db upgrade, serve --demo."""
+"""The `commonwatt` command: import, export, users create, db upgrade, serve (and its crash)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -112,42 +116,161 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def start_server(data_dir: Path, *options: str) -> tuple[str, subprocess.Popen[str]]:
+    """`commonwatt serve` as a real process on a free port, its output on a pipe."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "serve", "--demo", "--port", str(port)],
+        [sys.executable, "-m", "handlers.cli", "serve", *options, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "COMMONWATT_DATA_DIR": str(tmp_path / "var")})
-    try:
-        yield f"http://127.0.0.1:{port}/api", process
-    finally:
+        env={**os.environ, "COMMONWATT_DATA_DIR": str(data_dir)})
+    return f"http://127.0.0.1:{port}/api", process
+
+
+def wait_healthy(base: str, process: subprocess.Popen[str], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not become healthy")
+
+
+def read_demo_credentials(process: subprocess.Popen[str], deadline: float) -> tuple[str, str]:
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        assert line or process.poll() is None, "the server exited"
+        credentials = re.search(r"Demo admin: (\S+)\s+password: (\S+)", line)
+        if credentials:
+            return credentials[1], credentials[2]
+    raise AssertionError("no demo credentials printed")
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
         process.terminate()
         process.wait(timeout=30)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    base, process = start_server(tmp_path / "var", "--demo")
+    try:
+        yield base, process
+    finally:
+        stop(process)
+
+
+def log_in(base: str, email: str, password: str) -> dict[str, str]:
+    login = httpx.post(f"{base}/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
 def test_serve_demo_prints_working_credentials_and_serves_the_samples(
     demo_server: tuple[str, subprocess.Popen[str]],
 ) -> None:
     base, process = demo_server
-    assert process.stdout is not None
-    credentials = None
     deadline = time.monotonic() + 60
-    while credentials is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        assert line or process.poll() is None, "the server exited"
-        credentials = re.search(r"Demo admin: (\S+)\s+password: (\S+)", line)
-    assert credentials is not None
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    login = httpx.post(f"{base}/auth/login", json={"email": credentials[1],
-                                                   "password": credentials[2]})
-    assert login.status_code == 200
-    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    email, password = read_demo_credentials(process, deadline)
+    wait_healthy(base, process, deadline)
+    headers = log_in(base, email, password)
     keys = [item["key"] for item in
             httpx.get(f"{base}/admin/communities", headers=headers).json()["items"]]
     assert sorted(keys) == ["borgo-sole", "isola-vento", "valle-verde"]
+
+
+CRASH_SENSOR = "sens-0010"
+CRASH_BATCH = 500
+CRASH_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def crash_batch(number: int) -> dict:
+    """Batch `number`: CRASH_BATCH power readings one second apart, valued by their index."""
+    first = number * CRASH_BATCH
+    stamps = [datetime.fromtimestamp((CRASH_START_MS + 1_000 * index) / 1000, UTC)
+              .isoformat().replace("+00:00", "Z") for index in range(first, first + CRASH_BATCH)]
+    return {"sensor_id": CRASH_SENSOR, "channel": "power", "ts": stamps,
+            "value": [float(index) for index in range(first, first + CRASH_BATCH)]}
+
+
+def stored_values(base: str, headers: dict[str, str], number: int) -> list[float]:
+    first = crash_batch(number)["ts"]
+    answer = httpx.get(f"{base}/telemetry/readings", headers=headers, params={
+        "sensor_id": CRASH_SENSOR, "channel": "power", "from": first[0],
+        "to": datetime.fromtimestamp(
+            (CRASH_START_MS + 1_000 * (number + 1) * CRASH_BATCH) / 1000, UTC).isoformat(),
+        "limit": 1000})
+    assert answer.status_code == 200, answer.text
+    return [item["value"] for item in answer.json()["items"]]
+
+
+def test_kill_9_of_the_server_during_ingest_loses_no_acknowledged_reading(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    base, process = start_server(data_dir, "--demo")
+    acknowledged: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        email, password = read_demo_credentials(process, deadline)
+        wait_healthy(base, process, deadline)
+        headers = log_in(base, email, password)
+
+        def send_until_killed() -> None:
+            with httpx.Client(headers=headers, timeout=30) as client:
+                number = 0
+                while True:
+                    try:
+                        answer = client.post(f"{base}/telemetry/readings",
+                                             json=crash_batch(number))
+                    except httpx.TransportError:
+                        return
+                    assert answer.status_code == 200, answer.text
+                    acknowledged.append(number)
+                    number += 1
+
+        sender = threading.Thread(target=send_until_killed, daemon=True)
+        sender.start()
+        while len(acknowledged) < 30 and sender.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)  # while the sender's next batch is in flight
+        process.wait(timeout=30)
+        sender.join(timeout=30)
+        assert len(acknowledged) >= 30, "the sender stopped early"
+    finally:
+        stop(process)
+
+    base, process = start_server(data_dir)
+    try:
+        wait_healthy(base, process, time.monotonic() + 120)
+        headers = log_in(base, email, password)
+        for number in acknowledged:
+            expected = crash_batch(number)["value"]
+            assert stored_values(base, headers, number) == expected, f"batch {number} lost"
+    finally:
+        stop(process)
+
+
+def test_sigterm_stops_the_server_with_the_telemetry_store_closed(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    base, process = start_server(data_dir, "--demo")
+    try:
+        deadline = time.monotonic() + 120
+        email, password = read_demo_credentials(process, deadline)
+        wait_healthy(base, process, deadline)
+        answer = httpx.post(f"{base}/telemetry/readings", json=crash_batch(0),
+                            headers=log_in(base, email, password))
+        assert answer.status_code == 200, answer.text
+        assert (data_dir / "telemetry.duckdb.wal").exists()
+    finally:
+        process.terminate()
+        # uvicorn shuts down gracefully, then dies of the signal it caught.
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+        stop(process)
+    # Closed cleanly: checkpointed, no write-ahead log left to replay on the next start.
+    assert not (data_dir / "telemetry.duckdb.wal").exists()
+    with duckdb.connect(str(data_dir / "telemetry.duckdb"), read_only=True) as database:
+        assert database.execute("SELECT count(*) FROM readings").fetchone() == (CRASH_BATCH,)
