@@ -10,6 +10,7 @@ from handlers.problems import Problem
 from handlers.security import Caller
 from storage import access, sensors
 from storage.errors import NotFound
+from storage.grants import WriteGrants
 from storage.models import Community, Member
 from storage.sensors import SensorHolder
 
@@ -92,15 +93,13 @@ def readable_sensors(session: Session, caller: Caller,
     return visible
 
 
-def writable_sensor_ids(session: Session, caller: Caller, sensor_ids: list[str]) -> set[str]:
+def writable_sensor_ids(session: Session, caller: Caller, sensor_ids: list[str], *,
+                        grants: WriteGrants) -> set[str]:
     """Those sensors the caller may write readings of (operator or admin rights on the
-    community holding them)."""
-    carriers = sensors.sensor_communities(session, sensor_ids=sensor_ids)
-    if caller.is_platform_admin:
-        return set(carriers)
-    administered = access.administered_community_ids(session, user_id=caller.email)
-    return {sensor_id for sensor_id, communities in carriers.items()
-            if communities & administered}
+    community holding them), from the grants remembered since the registry last changed."""
+    return grants.writable_sensor_ids(session, user_id=caller.email,
+                                      is_platform_admin=caller.is_platform_admin,
+                                      sensor_ids=sensor_ids)
 
 
 def require_writer(session: Session, caller: Caller) -> None:

@@ -70,7 +70,8 @@ async def _spool_body(directory: Path) -> Path:
 def _authorizer(runtime: Runtime, caller: Caller) -> Any:
     def authorize(sensor_ids: list[str]) -> Collection[str]:
         with runtime.session(read_only=True) as session:
-            return writable_sensor_ids(session, caller, sensor_ids)
+            return writable_sensor_ids(session, caller, sensor_ids,
+                                       grants=runtime.write_grants)
     return authorize
 
 

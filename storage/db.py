@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +15,48 @@ from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b",
+                             re.IGNORECASE)
+WROTE_KEY = "commonwatt.wrote"
+
+
+class _CommittedWrites:
+    """How many registry transactions that changed something have committed in this process."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+
+_committed_writes = _CommittedWrites()
+
+
+def registry_version() -> int:
+    """A number that changes whenever a registry transaction of this process that wrote
+    anything commits: what caches of registry facts compare to know they are still true."""
+    return _committed_writes.count
+
+
+def _note_write(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    if WRITE_STATEMENT.match(statement):
+        connection.info[WROTE_KEY] = True
+
+
+def _count_commit(connection: Any) -> None:
+    if connection.info.pop(WROTE_KEY, False):
+        with _committed_writes.lock:
+            _committed_writes.count += 1
+
+
+def _forget_write(connection: Any) -> None:
+    connection.info.pop(WROTE_KEY, None)
+
+
+def _watch_writes(engine: Engine) -> Engine:
+    event.listen(engine, "before_cursor_execute", _note_write)
+    event.listen(engine, "commit", _count_commit)
+    event.listen(engine, "rollback", _forget_write)
+    return engine
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -54,10 +98,10 @@ def create_registry_engine(database_url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
+        return _watch_writes(engine)
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return _watch_writes(create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20))
 
 
 @contextmanager
