@@ -12,8 +12,9 @@ import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import numpy as np
@@ -27,6 +28,7 @@ from storage.telemetry.store import DAY_MS, SeriesStats, TelemetryStore, now_ms
 MAX_REFUSALS = 100
 MAX_JSON_READINGS = 10_000
 READING_KEYS = frozenset({"sensor_id", "channel", "ts", "value"})
+NUMBER_TYPES = frozenset({float, int})  # bool, a subclass of int, is not a number here
 CHANNEL_TABLE = pa.table({"name": [channel.name for channel in CATALOG],
                           "code": pa.array([channel.code for channel in CATALOG], pa.uint8())})
 REFUSAL_MESSAGES = {
@@ -81,12 +83,13 @@ def table_from_json(document: Any) -> pa.Table:
         if not isinstance(rows, list) or not rows:
             raise MalformedUpload("body/readings: expected a non-empty array")
         _check_size(len(rows), "body/readings")
-        for index, row in enumerate(rows):
-            if not isinstance(row, dict) or row.keys() != READING_KEYS:
-                raise MalformedUpload(
-                    f"body/readings/{index}: expected an object with exactly sensor_id, "
-                    "channel, ts and value")
-        columns = {name: [row[name] for row in rows] for name in READING_KEYS}
+        # Checked in C (map) first; row by row only to name the first bad one.
+        if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(READING_KEYS)}:
+            _refuse_first_bad_row(rows)
+        try:
+            columns = {name: list(map(itemgetter(name), rows)) for name in READING_KEYS}
+        except KeyError:
+            _refuse_first_bad_row(rows)
         prefix = "body/readings/{index}/{name}"
     elif set(document) == READING_KEYS:
         columns = dict(document)
@@ -117,6 +120,14 @@ def table_from_json(document: Any) -> pa.Table:
     return _arrow_columns(columns, prefix)
 
 
+def _refuse_first_bad_row(rows: list[Any]) -> NoReturn:
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or row.keys() != READING_KEYS:
+            raise MalformedUpload(f"body/readings/{index}: expected an object with exactly "
+                                  "sensor_id, channel, ts and value")
+    raise AssertionError("no bad row")  # pragma: no cover - the callers saw one
+
+
 def _check_size(count: int, pointer: str) -> None:
     if count > MAX_JSON_READINGS:
         raise MalformedUpload(f"{pointer}: at most {MAX_JSON_READINGS} readings per JSON batch;"
@@ -124,14 +135,15 @@ def _check_size(count: int, pointer: str) -> None:
 
 
 def _arrow_columns(columns: dict[str, Any], prefix: str) -> pa.Table:
+    # The types of a column are collected in C (map); one by one only to name a bad item.
     for name in ("sensor_id", "channel", "ts"):
         values = columns[name]
-        if not all(type(value) is str for value in values):
+        if set(map(type, values)) != {str}:
             index = next(i for i, value in enumerate(values) if type(value) is not str)
             raise MalformedUpload(prefix.format(index=index, name=name) + ": expected a string")
     values = columns["value"]
-    if not all(type(value) in (float, int) for value in values):
-        index = next(i for i, value in enumerate(values) if type(value) not in (float, int))
+    if not set(map(type, values)) <= NUMBER_TYPES:
+        index = next(i for i, value in enumerate(values) if type(value) not in NUMBER_TYPES)
         raise MalformedUpload(prefix.format(index=index, name="value") + ": expected a number")
     try:
         value_array = pa.array(values, pa.float64())
@@ -166,7 +178,7 @@ def parse_instants(texts: list[str]) -> pa.Array:
 
 def _epoch_ms(instants: pa.Array) -> pa.Array:
     nanos = instants.cast(pa.int64()).to_numpy(zero_copy_only=False)
-    return pa.array(nanos // 1_000_000, pa.int64())
+    return pa.array(nanos // 1_000_000, pa.int64())  # floored, before 1970 too
 
 
 def _parse_instant(text: str) -> int | None:
@@ -246,19 +258,112 @@ def _first_line(error: Exception) -> str:
 def ingest_table(store: TelemetryStore, staged: pa.Table, *, authorize: Authorize,
                  max_future_ms: int) -> IngestResult:
     """Check and store a staged Arrow table (from a JSON batch), vectorised with Arrow and
-    NumPy: the lock is held only for the writes."""
+    NumPy. Batches of concurrent requests are written together (one commit for all); the
+    checks and the sorting happen before, outside the write lock."""
     sensor_ids = pc.unique(staged["sensor_id"]).to_pylist()
     allowed = sorted(set(authorize(sensor_ids)) & set(sensor_ids))
     _refuse_arrow(staged, allowed, max_ts=now_ms() + max_future_ms)
-    with store.writer() as cursor:
-        keys = store.ensure_sensor_keys(cursor, allowed)
-        batch, stats, days = _prepare(staged, keys)
-        cursor.register("batch", batch)
-        try:
-            result = _write(store, cursor, stats, days, accepted=batch.num_rows, keys=keys)
-        finally:
-            cursor.unregister("batch")
-    return result
+    keys = store.sensor_keys(allowed)
+    prepared = _prepare(staged, keys) if len(keys) == len(allowed) else None
+    return store.write_together(
+        _Pending(staged, allowed, prepared),
+        lambda cursor, group: _write_batches(store, cursor, group))
+
+
+@dataclass
+class _Prepared:
+    """A checked batch with storage keys, sorted by (sensor, channel, ts), identities unique."""
+
+    batch: pa.Table
+    stats: SeriesStats
+    days: list[int]
+
+
+@dataclass
+class _Pending:
+    """A checked batch waiting for the writer (prepared already when its sensors had keys)."""
+
+    staged: pa.Table
+    allowed: list[str]
+    prepared: _Prepared | None
+
+
+def _write_batches(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
+                   group: list[_Pending]) -> list[IngestResult]:
+    """Store a group of checked batches in the writer's transaction, as if written one
+    after another: a later batch's reading replaces an earlier one of the same identity."""
+    allowed = sorted({sensor_id for pending in group for sensor_id in pending.allowed})
+    keys = store.ensure_sensor_keys(cursor, allowed)
+    batches = [pending.prepared or _prepare(pending.staged, keys) for pending in group]
+    columns, replaced = _merge(batches)
+    stats = SeriesStats(*(np.concatenate([getattr(one.stats, name) for one in batches])
+                          for name in ("sensor", "channel", "first_ts", "last_ts",
+                                       "last_value")))
+    days = sorted({day for one in batches for day in one.days})
+    cursor.register("batch", pa.table(columns))
+    try:
+        if _overlaps_stored(store, stats):
+            found = cursor.execute("""
+                SELECT b.item, count(*) FROM readings r JOIN batch b
+                  ON r.sensor = b.sensor AND r.channel = b.channel AND r.ts = b.ts
+                WHERE r.ts BETWEEN $lo AND $hi GROUP BY b.item""",
+                                   {"lo": int(stats.first_ts.min()),
+                                    "hi": int(stats.last_ts.max())}).fetchall()
+            if found:
+                _delete_stored(cursor, stats)
+                for item, count in found:
+                    replaced[int(item)] += int(count)
+        cursor.execute("INSERT INTO readings SELECT sensor, channel, ts, value FROM batch")
+    finally:
+        cursor.unregister("batch")
+    changed_at = _mark_unsealed(store, cursor, days)
+
+    def apply() -> None:
+        store.remember_sensor_keys(keys)
+        for one in batches:
+            store.remember_series(one.stats, one.days, changed_at)
+
+    store.on_commit(apply)
+    return [IngestResult(accepted=one.batch.num_rows, replaced=replaced[item],
+                         sensors=len(pending.allowed), first_ms=int(one.stats.first_ts.min()),
+                         last_ms=int(one.stats.last_ts.max()))
+            for item, (pending, one) in enumerate(zip(group, batches, strict=True))]
+
+
+def _merge(batches: list[_Prepared]) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The rows of a group's batches as columns (with the index of the batch of each), and
+    per batch the readings that replace one of an earlier batch of the group."""
+    replaced = [0] * len(batches)
+    columns = {name: np.concatenate([one.batch[name].to_numpy() for one in batches])
+               for name in ("sensor", "channel", "ts", "value")}
+    columns["item"] = np.repeat(np.arange(len(batches), dtype=np.uint16),
+                                [one.batch.num_rows for one in batches])
+    if len(batches) == 1 or not _may_share_identities(batches):
+        return columns, replaced
+    sensor, channel, ts, item = (columns[name] for name in ("sensor", "channel", "ts", "item"))
+    order = np.lexsort((item, ts, channel, sensor))
+    columns = {name: values[order] for name, values in columns.items()}
+    sensor, channel, ts, item = (columns[name] for name in ("sensor", "channel", "ts", "item"))
+    same_as_next = ((sensor[1:] == sensor[:-1]) & (channel[1:] == channel[:-1])
+                    & (ts[1:] == ts[:-1]))
+    if not same_as_next.any():
+        return columns, replaced
+    for later in item[1:][same_as_next].tolist():
+        replaced[later] += 1
+    keep = np.append(~same_as_next, True)
+    return {name: values[keep] for name, values in columns.items()}, replaced
+
+
+def _may_share_identities(batches: list[_Prepared]) -> bool:
+    """Whether two batches hold readings of one series in overlapping time ranges."""
+    sensor, channel, first, last = (np.concatenate([getattr(one.stats, name)
+                                                    for one in batches])
+                                    for name in ("sensor", "channel", "first_ts", "last_ts"))
+    order = np.lexsort((first, channel, sensor))
+    sensor, channel, first, last = sensor[order], channel[order], first[order], last[order]
+    # Sorted by start within each series: disjoint when each starts after the previous ends.
+    same_series = (sensor[1:] == sensor[:-1]) & (channel[1:] == channel[:-1])
+    return bool((same_series & (first[1:] <= last[:-1])).any())
 
 
 def _refuse_arrow(staged: pa.Table, allowed: list[str], *, max_ts: int) -> None:
@@ -284,8 +389,7 @@ def _refuse_arrow(staged: pa.Table, allowed: list[str], *, max_ts: int) -> None:
     raise ReadingsRefused(listed, refused=int(bad.sum()), total=staged.num_rows)
 
 
-def _prepare(staged: pa.Table, keys: dict[str, int]
-             ) -> tuple[pa.Table, SeriesStats, list[int]]:
+def _prepare(staged: pa.Table, keys: dict[str, int]) -> _Prepared:
     """Storage keys, sorted by (sensor, channel, ts), the last of equal identities kept."""
     key_ids = pa.array(list(keys), pa.string())
     key_values = np.fromiter(keys.values(), dtype=np.int32, count=len(keys))
@@ -306,7 +410,7 @@ def _prepare(staged: pa.Table, keys: dict[str, int]
     stats = SeriesStats(sensor=sensor[starts], channel=channel[starts], first_ts=ts[starts],
                         last_ts=ts[ends], last_value=value[ends])
     batch = pa.table({"sensor": sensor, "channel": channel, "ts": ts, "value": value})
-    return batch, stats, np.unique(ts // DAY_MS).tolist()
+    return _Prepared(batch, stats, np.unique(ts // DAY_MS).tolist())
 
 
 CHECK_SQL = """
@@ -428,29 +532,11 @@ def _keyed_stats(figures: dict[str, Any], keys: dict[str, int]) -> SeriesStats:
 
 def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: SeriesStats,
            days: list[int], *, accepted: int, keys: dict[str, int]) -> IngestResult:
-    """Replace the stored readings of the batch's identities, append the batch (`batch`),
+    """Replace the stored readings of the upload's identities, append the upload (`batch`),
     mark its days unsealed; the in-memory figures follow at commit."""
-    first_ms, last_ms = int(stats.first_ts.min()), int(stats.last_ts.max())
-    latest = store.latest
-    overlaps = any(
-        first <= latest.get((sensor, channel), (0, first - 1))[1]
-        for sensor, channel, first in zip(stats.sensor.tolist(), stats.channel.tolist(),
-                                          stats.first_ts.tolist(), strict=True))
-    replaced = 0
-    if overlaps:
-        replaced = int(_one(cursor, """
-            DELETE FROM readings r USING batch b
-            WHERE r.ts BETWEEN $lo AND $hi
-              AND r.sensor = b.sensor AND r.channel = b.channel AND r.ts = b.ts""",
-                            {"lo": first_ms, "hi": last_ms})[0])
+    replaced = _delete_stored(cursor, stats) if _overlaps_stored(store, stats) else 0
     cursor.execute("INSERT INTO readings SELECT sensor, channel, ts, value FROM batch")
-    changed_at = now_ms()
-    newly_unsealed = [day for day in days if day not in store.unsealed]
-    if newly_unsealed:
-        cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
-                           [(day, changed_at) for day in newly_unsealed])
-        for day in newly_unsealed:  # before the commit: readers then read these days raw
-            store.unsealed.setdefault(day, changed_at)
+    changed_at = _mark_unsealed(store, cursor, days)
 
     def apply() -> None:
         store.remember_sensor_keys(keys)
@@ -458,7 +544,40 @@ def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: Seri
 
     store.on_commit(apply)
     return IngestResult(accepted=accepted, replaced=replaced, sensors=len(keys),
-                        first_ms=first_ms, last_ms=last_ms)
+                        first_ms=int(stats.first_ts.min()), last_ms=int(stats.last_ts.max()))
+
+
+def _overlaps_stored(store: TelemetryStore, stats: SeriesStats) -> bool:
+    """Whether some series of the batch starts before the last stored reading of that
+    series (only then may a stored reading share an identity with one of the batch)."""
+    latest = store.latest
+    return any(
+        first <= latest.get((sensor, channel), (0, first - 1))[1]
+        for sensor, channel, first in zip(stats.sensor.tolist(), stats.channel.tolist(),
+                                          stats.first_ts.tolist(), strict=True))
+
+
+def _delete_stored(cursor: duckdb.DuckDBPyConnection, stats: SeriesStats) -> int:
+    """Delete the stored readings sharing an identity with one of `batch`; how many."""
+    return int(_one(cursor, """
+        DELETE FROM readings r USING batch b
+        WHERE r.ts BETWEEN $lo AND $hi
+          AND r.sensor = b.sensor AND r.channel = b.channel AND r.ts = b.ts""",
+                    {"lo": int(stats.first_ts.min()), "hi": int(stats.last_ts.max())})[0])
+
+
+def _mark_unsealed(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
+                   days: list[int]) -> int:
+    """Mark the written days unsealed (in the transaction, and in memory before the commit:
+    readers then read those days raw); returns the instant of the change."""
+    changed_at = now_ms()
+    newly_unsealed = [day for day in days if day not in store.unsealed]
+    if newly_unsealed:
+        cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
+                           [(day, changed_at) for day in newly_unsealed])
+        for day in newly_unsealed:
+            store.unsealed.setdefault(day, changed_at)
+    return changed_at
 
 
 def _one(cursor: duckdb.DuckDBPyConnection, sql: str,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 import numpy as np
@@ -93,6 +93,18 @@ class SeriesStats:
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class _Ticket(Generic[Item, Result]):
+    """One item waiting to be written in a group, then its result or the group's error."""
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.done = False
+        self.result: Result | None = None
+        self.error: BaseException | None = None
 
 
 def now_ms() -> int:
@@ -119,6 +131,9 @@ class TelemetryStore:
             raise TelemetryUnavailable(
                 f"the telemetry store {path} cannot be opened: {error}") from error
         self._write_lock = threading.Lock()
+        self._group = threading.Condition()
+        self._waiting: list[_Ticket[Any, Any]] = []
+        self._leading = False
         self._on_commit: list[Callable[[], None]] = []
         self._closed = False
         self._connection.execute(SCHEMA)
@@ -224,6 +239,45 @@ class TelemetryStore:
                 self._on_commit = []
                 if own:
                     writing.close()
+
+    def write_together(self, item: Item,
+                       write_group: Callable[[duckdb.DuckDBPyConnection, list[Item]],
+                                             list[Result]]) -> Result:
+        """Write `item` with the items other threads hand in meanwhile, in one transaction
+        and one durable commit (group commit): the first thread to arrive writes every
+        waiting item, the others wait for its commit. `write_group` gets the items in
+        arrival order and returns one result each; if it fails, every item of its group
+        fails with its error."""
+        self._check_open()
+        ticket: _Ticket[Item, Result] = _Ticket(item)
+        with self._group:
+            self._waiting.append(ticket)
+            while self._leading and not ticket.done:
+                self._group.wait()
+            if not ticket.done:
+                self._leading = True
+                group, self._waiting = self._waiting, []
+        if ticket.done:
+            if ticket.error is not None:
+                raise ticket.error
+            return ticket.result  # type: ignore[return-value]
+        results: list[Result] | None = None
+        error: BaseException | None = None
+        try:
+            with self.writer() as cursor:
+                results = write_group(cursor, [waiting.item for waiting in group])
+        except BaseException as failure:
+            error = failure
+        with self._group:
+            for index, waiting in enumerate(group):
+                waiting.error = error
+                waiting.result = None if results is None else results[index]
+                waiting.done = True
+            self._leading = False
+            self._group.notify_all()
+        if error is not None:
+            raise error
+        return ticket.result  # type: ignore[return-value]
 
     def on_commit(self, apply: Callable[[], None]) -> None:
         """Run `apply` once the current write commits, before the next write starts: how the
