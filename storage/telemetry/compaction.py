@@ -22,58 +22,74 @@ def days_to_compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = N
                   if changed_at <= now - quiet_ms)
 
 
-def compact_day(store: TelemetryStore, day: int) -> int:
-    """Rewrite one day sorted, rebuild its rollup and seal it; returns its reading count."""
+ROLLUP_SQL = f"""
+SELECT sensor, channel, ts // {HOUR_MS} * {HOUR_MS} AS hour, count(*) AS n,
+       sum(value) AS total, min(value) AS low, max(value) AS high,
+       min(ts) AS first_ts, arg_min(value, ts) AS first_value, max(ts) AS last_ts,
+       arg_max(value, ts) AS last_value, arg_min(ts, (value, ts)) AS low_ts,
+       arg_max(ts, (value, -ts)) AS high_ts
+FROM day_rows GROUP BY ALL ORDER BY sensor, channel, hour
+"""
+
+
+def compact_day(store: TelemetryStore, day: int) -> int | None:
+    """Rewrite one day sorted, rebuild its rollup and seal it; returns its reading count, or
+    None when the day was written meanwhile (it is compacted once quiet again).
+
+    The sorting and the rollup are computed from a snapshot before the write lock is taken;
+    under the lock the day's rows are only swapped, so ingest waits little."""
     low, high = day * DAY_MS, (day + 1) * DAY_MS
-    with store.writer() as cursor:
-        bounds = {"lo": low, "hi": high}
-        cursor.execute("CREATE OR REPLACE TEMP TABLE day_rows AS SELECT * FROM readings"
+    bounds = {"lo": low, "hi": high}
+    version = store.unsealed.get(day)
+    with store.scratch() as cursor:
+        cursor.execute("BEGIN TRANSACTION READ ONLY")
+        cursor.execute("CREATE TEMP TABLE day_rows AS SELECT * FROM readings"
                        " WHERE ts >= $lo AND ts < $hi ORDER BY sensor, channel, ts", bounds)
-        cursor.execute("DELETE FROM readings WHERE ts >= $lo AND ts < $hi", bounds)
-        cursor.execute("INSERT INTO readings SELECT * FROM day_rows")
-        cursor.execute("DELETE FROM hourly WHERE hour >= $lo AND hour < $hi", bounds)
-        cursor.execute(f"""
-            INSERT INTO hourly BY NAME
-            SELECT sensor, channel, ts // {HOUR_MS} * {HOUR_MS} AS hour, count(*) AS n,
-                   sum(value) AS total, min(value) AS low, max(value) AS high,
-                   min(ts) AS first_ts, arg_min(value, ts) AS first_value, max(ts) AS last_ts,
-                   arg_max(value, ts) AS last_value, arg_min(ts, (value, ts)) AS low_ts,
-                   arg_max(ts, (value, -ts)) AS high_ts
-            FROM day_rows GROUP BY ALL ORDER BY sensor, channel, hour""")
-        row = cursor.execute("SELECT count(*) FROM day_rows").fetchall()[0]
+        cursor.execute(f"CREATE TEMP TABLE day_hourly AS {ROLLUP_SQL}")
+        cursor.execute("COMMIT")
+        with store.writer(cursor):
+            if store.unsealed.get(day) != version:
+                return None  # written after the snapshot: what was computed is stale
+            cursor.execute("DELETE FROM readings WHERE ts >= $lo AND ts < $hi", bounds)
+            cursor.execute("INSERT INTO readings SELECT * FROM day_rows")
+            cursor.execute("DELETE FROM hourly WHERE hour >= $lo AND hour < $hi", bounds)
+            cursor.execute("INSERT INTO hourly BY NAME SELECT * FROM day_hourly")
+            row = cursor.execute("SELECT count(*) FROM day_rows").fetchall()[0]
+            store.flush_latest(cursor)
+            cursor.execute("INSERT OR REPLACE INTO days VALUES ($day, true, $now)",
+                           {"day": day, "now": now_ms()})
+
+            def seal() -> None:
+                store.unsealed.pop(day, None)
+
+            store.on_commit(seal)
         cursor.execute("DROP TABLE day_rows")
-        store.flush_latest(cursor)
-        cursor.execute("INSERT OR REPLACE INTO days VALUES ($day, true, $now)",
-                       {"day": day, "now": now_ms()})
-
-        def seal() -> None:
-            store.unsealed.pop(day, None)
-
-        store.on_commit(seal)
+        cursor.execute("DROP TABLE day_hourly")
     return int(row[0]) if row else 0
 
 
 def sort_rollup(store: TelemetryStore, days: list[int]) -> None:
     """Rewrite the hourly rollup of the blocks holding these days sorted by sensor, channel
-    and hour, one transaction per block."""
+    and hour, one transaction per block. Only the compaction writes the rollup, so the block
+    is sorted before the write lock is taken and only swapped under it."""
     for block in sorted({day // ROLLUP_BLOCK_DAYS for day in days}):
         bounds = {"lo": block * ROLLUP_BLOCK_DAYS * DAY_MS,
                   "hi": (block + 1) * ROLLUP_BLOCK_DAYS * DAY_MS}
-        with store.writer() as cursor:
-            cursor.execute("CREATE OR REPLACE TEMP TABLE block_rows AS SELECT * FROM hourly"
+        with store.scratch() as cursor:
+            cursor.execute("CREATE TEMP TABLE block_rows AS SELECT * FROM hourly"
                            " WHERE hour >= $lo AND hour < $hi ORDER BY sensor, channel, hour",
                            bounds)
-            cursor.execute("DELETE FROM hourly WHERE hour >= $lo AND hour < $hi", bounds)
-            cursor.execute("INSERT INTO hourly SELECT * FROM block_rows")
+            with store.writer(cursor):
+                cursor.execute("DELETE FROM hourly WHERE hour >= $lo AND hour < $hi", bounds)
+                cursor.execute("INSERT INTO hourly SELECT * FROM block_rows")
             cursor.execute("DROP TABLE block_rows")
 
 
 def compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = None) -> int:
     """Compact every quiet unsealed day, then sort their rollup blocks; returns how many
     days were compacted."""
-    days = days_to_compact(store, quiet_ms=quiet_ms, now=now)
-    for day in days:
-        compact_day(store, day)
+    days = [day for day in days_to_compact(store, quiet_ms=quiet_ms, now=now)
+            if compact_day(store, day) is not None]
     sort_rollup(store, days)
     return len(days)
 
@@ -108,8 +124,8 @@ class Compactor:
                 for day in days_to_compact(self.store, quiet_ms=self.quiet_ms):
                     if self._stop.is_set():
                         break
-                    compact_day(self.store, day)
-                    compacted.append(day)
+                    if compact_day(self.store, day) is not None:
+                        compacted.append(day)
                 if not self._stop.is_set():
                     sort_rollup(self.store, compacted)
             except Exception:

@@ -570,7 +570,8 @@ def _mark_unsealed(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
                    days: list[int]) -> int:
     """Mark the written days unsealed (in the transaction, and in memory before the commit:
     readers then read those days raw); returns the instant of the change."""
-    changed_at = now_ms()
+    # Strictly increasing: the compaction tells by it whether a day changed meanwhile.
+    changed_at = store.last_change_ms = max(now_ms(), store.last_change_ms + 1)
     newly_unsealed = [day for day in days if day not in store.unsealed]
     if newly_unsealed:
         cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",

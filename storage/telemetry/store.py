@@ -144,6 +144,7 @@ class TelemetryStore:
         self.latest: dict[tuple[int, int], list[Any]] = {}
         self.unsealed: dict[int, int] = dict(self._connection.execute(
             "SELECT day, changed_at FROM days WHERE NOT sealed").fetchall())
+        self.last_change_ms = max(self.unsealed.values(), default=0)  # set under the lock
         self._load_latest()
 
     def _upgrade(self) -> None:
