@@ -295,10 +295,10 @@ def _write_batches(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
     allowed = sorted({sensor_id for pending in group for sensor_id in pending.allowed})
     keys = store.ensure_sensor_keys(cursor, allowed)
     batches = [pending.prepared or _prepare(pending.staged, keys) for pending in group]
-    columns, replaced = _merge(batches)
     stats = SeriesStats(*(np.concatenate([getattr(one.stats, name) for one in batches])
                           for name in ("sensor", "channel", "first_ts", "last_ts",
                                        "last_value")))
+    columns, replaced = _merge(batches, stats)
     days = sorted({day for one in batches for day in one.days})
     cursor.register("batch", pa.table(columns))
     try:
@@ -330,37 +330,36 @@ def _write_batches(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
             for item, (pending, one) in enumerate(zip(group, batches, strict=True))]
 
 
-def _merge(batches: list[_Prepared]) -> tuple[dict[str, np.ndarray], list[int]]:
-    """The rows of a group's batches as columns (with the index of the batch of each), and
-    per batch the readings that replace one of an earlier batch of the group."""
+def _merge(batches: list[_Prepared], stats: SeriesStats
+           ) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The rows of a group's batches (whose series figures together are `stats`) as columns
+    with the index of the batch of each, and per batch the readings that replace one of an
+    earlier batch of the group."""
     replaced = [0] * len(batches)
     columns = {name: np.concatenate([one.batch[name].to_numpy() for one in batches])
                for name in ("sensor", "channel", "ts", "value")}
     columns["item"] = np.repeat(np.arange(len(batches), dtype=np.uint16),
                                 [one.batch.num_rows for one in batches])
-    if len(batches) == 1 or not _may_share_identities(batches):
+    if len(batches) == 1 or not _may_share_identities(stats):
         return columns, replaced
     sensor, channel, ts, item = (columns[name] for name in ("sensor", "channel", "ts", "item"))
     order = np.lexsort((item, ts, channel, sensor))
     columns = {name: values[order] for name, values in columns.items()}
-    sensor, channel, ts, item = (columns[name] for name in ("sensor", "channel", "ts", "item"))
-    same_as_next = ((sensor[1:] == sensor[:-1]) & (channel[1:] == channel[:-1])
-                    & (ts[1:] == ts[:-1]))
+    same_as_next = _same_identity_as_next(columns["sensor"], columns["channel"], columns["ts"])
     if not same_as_next.any():
         return columns, replaced
-    for later in item[1:][same_as_next].tolist():
+    for later in columns["item"][1:][same_as_next].tolist():
         replaced[later] += 1
     keep = np.append(~same_as_next, True)
     return {name: values[keep] for name, values in columns.items()}, replaced
 
 
-def _may_share_identities(batches: list[_Prepared]) -> bool:
-    """Whether two batches hold readings of one series in overlapping time ranges."""
-    sensor, channel, first, last = (np.concatenate([getattr(one.stats, name)
-                                                    for one in batches])
-                                    for name in ("sensor", "channel", "first_ts", "last_ts"))
-    order = np.lexsort((first, channel, sensor))
-    sensor, channel, first, last = sensor[order], channel[order], first[order], last[order]
+def _may_share_identities(stats: SeriesStats) -> bool:
+    """Whether two batches hold readings of one series in overlapping time ranges, from the
+    batches' series figures (each batch lists a series once)."""
+    order = np.lexsort((stats.first_ts, stats.channel, stats.sensor))
+    sensor, channel = stats.sensor[order], stats.channel[order]
+    first, last = stats.first_ts[order], stats.last_ts[order]
     # Sorted by start within each series: disjoint when each starts after the previous ends.
     same_series = (sensor[1:] == sensor[:-1]) & (channel[1:] == channel[:-1])
     return bool((same_series & (first[1:] <= last[:-1])).any())
@@ -400,8 +399,7 @@ def _prepare(staged: pa.Table, keys: dict[str, int]) -> _Prepared:
     value = np.asarray(staged["value"].to_numpy(), dtype=np.float64)
     order = np.lexsort((ts, channel, sensor))  # stable: equal identities keep their order
     sensor, channel, ts, value = sensor[order], channel[order], ts[order], value[order]
-    same_as_next = ((sensor[1:] == sensor[:-1]) & (channel[1:] == channel[:-1])
-                    & (ts[1:] == ts[:-1]))
+    same_as_next = _same_identity_as_next(sensor, channel, ts)
     if same_as_next.any():
         keep = np.append(~same_as_next, True)
         sensor, channel, ts, value = sensor[keep], channel[keep], ts[keep], value[keep]
@@ -411,6 +409,12 @@ def _prepare(staged: pa.Table, keys: dict[str, int]) -> _Prepared:
                         last_ts=ts[ends], last_value=value[ends])
     batch = pa.table({"sensor": sensor, "channel": channel, "ts": ts, "value": value})
     return _Prepared(batch, stats, np.unique(ts // DAY_MS).tolist())
+
+
+def _same_identity_as_next(sensor: np.ndarray, channel: np.ndarray,
+                           ts: np.ndarray) -> np.ndarray:
+    """For rows sorted by identity: whether each row but the last repeats in the next."""
+    return (sensor[1:] == sensor[:-1]) & (channel[1:] == channel[:-1]) & (ts[1:] == ts[:-1])
 
 
 CHECK_SQL = """

@@ -248,7 +248,8 @@ class TelemetryStore:
         and one durable commit (group commit): the first thread to arrive writes every
         waiting item, the others wait for its commit. `write_group` gets the items in
         arrival order and returns one result each; if it fails, every item of its group
-        fails with its error."""
+        fails with its error. The leader's `write_group` writes the others' items too, so
+        every caller must hand in the same kind of item and the same writing."""
         self._check_open()
         ticket: _Ticket[Item, Result] = _Ticket(item)
         with self._group:
