@@ -1,7 +1,8 @@
 """Compaction: each quiet day partition rewritten sorted by (sensor, channel, ts), its hourly
 rollup rebuilt, and the day sealed, in one transaction per day; then the rollup of each
-30-day block touched is rewritten sorted by (sensor, channel, hour), so that one sensor's
-rollup of a block sits in one or two row groups (a long series reads a few thousand rows)."""
+30-day block it added to is rewritten sorted by (sensor, channel, hour), so that one sensor's
+rollup of a block sits in one or two row groups (a long series reads a few thousand rows).
+Blocks waiting for that are kept in the file, so a restart in between still sorts them."""
 
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ def compact_day(store: TelemetryStore, day: int) -> int | None:
             store.flush_latest(cursor)
             cursor.execute("INSERT OR REPLACE INTO days VALUES ($day, true, $now)",
                            {"day": day, "now": now_ms()})
+            cursor.execute("INSERT OR IGNORE INTO unsorted_blocks VALUES ($block)",
+                           {"block": day // ROLLUP_BLOCK_DAYS})
 
             def seal() -> None:
                 store.unsealed.pop(day, None)
@@ -68,11 +71,18 @@ def compact_day(store: TelemetryStore, day: int) -> int | None:
     return int(row[0]) if row else 0
 
 
-def sort_rollup(store: TelemetryStore, days: list[int]) -> None:
-    """Rewrite the hourly rollup of the blocks holding these days sorted by sensor, channel
-    and hour, one transaction per block. Only the compaction writes the rollup, so the block
-    is sorted before the write lock is taken and only swapped under it."""
-    for block in sorted({day // ROLLUP_BLOCK_DAYS for day in days}):
+def unsorted_blocks(store: TelemetryStore) -> list[int]:
+    """The rollup blocks compacted days were added to since they were last sorted."""
+    with store.reader() as cursor:
+        return [int(row[0]) for row in cursor.execute(
+            "SELECT block FROM unsorted_blocks ORDER BY block").fetchall()]
+
+
+def sort_rollup(store: TelemetryStore, blocks: list[int]) -> None:
+    """Rewrite the hourly rollup of these blocks sorted by sensor, channel and hour, one
+    transaction per block, which also marks the block sorted. Only the compaction writes the
+    rollup, so the block is sorted before the write lock is taken and only swapped under it."""
+    for block in blocks:
         bounds = {"lo": block * ROLLUP_BLOCK_DAYS * DAY_MS,
                   "hi": (block + 1) * ROLLUP_BLOCK_DAYS * DAY_MS}
         with store.scratch() as cursor:
@@ -82,15 +92,17 @@ def sort_rollup(store: TelemetryStore, days: list[int]) -> None:
             with store.writer(cursor):
                 cursor.execute("DELETE FROM hourly WHERE hour >= $lo AND hour < $hi", bounds)
                 cursor.execute("INSERT INTO hourly SELECT * FROM block_rows")
+                cursor.execute("DELETE FROM unsorted_blocks WHERE block = $block",
+                               {"block": block})
             cursor.execute("DROP TABLE block_rows")
 
 
 def compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = None) -> int:
-    """Compact every quiet unsealed day, then sort their rollup blocks; returns how many
-    days were compacted."""
+    """Compact every quiet unsealed day, then sort the rollup blocks waiting for it; returns
+    how many days were compacted."""
     days = [day for day in days_to_compact(store, quiet_ms=quiet_ms, now=now)
             if compact_day(store, day) is not None]
-    sort_rollup(store, days)
+    sort_rollup(store, unsorted_blocks(store))
     return len(days)
 
 
@@ -120,13 +132,11 @@ class Compactor:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                compacted = []
                 for day in days_to_compact(self.store, quiet_ms=self.quiet_ms):
                     if self._stop.is_set():
                         break
-                    if compact_day(self.store, day) is not None:
-                        compacted.append(day)
+                    compact_day(self.store, day)
                 if not self._stop.is_set():
-                    sort_rollup(self.store, compacted)
+                    sort_rollup(self.store, unsorted_blocks(self.store))
             except Exception:
                 logger.exception("telemetry compaction failed")

@@ -11,7 +11,9 @@ Tables:
   sensor, channel and ts, and its hourly rollup current) and when it last changed;
 - `hourly`: per sensor, channel and UTC hour of sealed days: count, sum, min, max, first and
   last reading, the instants of the min and the max, so that long aggregates, the energy
-  balance and downsampled series read rollups, not raw rows.
+  balance and downsampled series read rollups, not raw rows;
+- `unsorted_blocks`: the 30-day blocks of `hourly` that a compaction added to and that wait
+  to be rewritten sorted by sensor (answers are right meanwhile, long series slower).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ CREATE TABLE IF NOT EXISTS hourly (
     last_value DOUBLE NOT NULL,
     low_ts BIGINT,
     high_ts BIGINT
+);
+CREATE TABLE IF NOT EXISTS unsorted_blocks (
+    block BIGINT PRIMARY KEY
 );
 """
 # A store written before the hourly rollup had low_ts and high_ts (the instants of the
@@ -194,7 +199,8 @@ class TelemetryStore:
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor reading one consistent snapshot (its own transaction)."""
+        """A cursor reading one consistent snapshot (its own transaction); what a query
+        registers on it (Arrow tables) goes with it."""
         self._check_open()
         cursor = self._connection.cursor()
         try:
@@ -360,10 +366,12 @@ class TelemetryStore:
             with self.reader() as cursor:
                 row = cursor.execute(
                     "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM sensors),"
-                    " (SELECT count(*) FROM days WHERE NOT sealed)").fetchall()[0]
+                    " (SELECT count(*) FROM days WHERE NOT sealed),"
+                    " (SELECT count(*) FROM unsorted_blocks)").fetchall()[0]
         except (duckdb.Error, TelemetryUnavailable) as error:
             return {"status": "error", "error": str(error).splitlines()[0][:200]}
         assert row is not None
         last = max((value[1] for value in list(self.latest.values())), default=None)
         return {"status": "ok", "readings": int(row[0]), "sensors": int(row[1]),
-                "last_reading_ms": last, "unsealed_days": int(row[2])}
+                "last_reading_ms": last, "unsealed_days": int(row[2]),
+                "unsorted_rollup_blocks": int(row[3])}

@@ -63,3 +63,35 @@ def test_a_day_written_during_its_compaction_stays_unsealed_and_keeps_the_write(
     with store.reader() as cursor:
         assert cursor.execute("SELECT sum(n), sum(total) FROM hourly").fetchall() == [
             (150, 250.0)]
+
+
+def rollup_order(store: TelemetryStore) -> list[tuple[int, int]]:
+    """(sensor key, hour) of the hourly rollup in the order its rows are stored."""
+    with store.reader() as cursor:
+        return [(int(sensor), int(hour)) for sensor, hour in cursor.execute(
+            "SELECT sensor, hour FROM hourly ORDER BY rowid").fetchall()]
+
+
+def test_a_rollup_block_left_unsorted_by_a_restart_is_sorted_by_the_next_compaction(
+        tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.duckdb"
+    store = TelemetryStore(path, memory_limit_mb=256)
+    day_seconds = DAY_MS // 1000
+    for day in range(2):  # two sensors, two days, each day compacted (sorted) on its own
+        ingest(store, batch("s1", day * day_seconds, day * day_seconds + 3599, 1.0))
+        ingest(store, batch("s2", day * day_seconds, day * day_seconds + 3599, 2.0))
+    for day in sorted(store.unsealed):
+        assert compact_day(store, day) is not None  # the server stops before sorting
+    assert store.status()["unsorted_rollup_blocks"] == 1
+    stored_by_day = rollup_order(store)
+    assert stored_by_day != sorted(stored_by_day)  # day by day: s1, s2, s1, s2
+    store.close()
+
+    reopened = TelemetryStore(path, memory_limit_mb=256)
+    try:
+        assert reopened.status()["unsorted_rollup_blocks"] == 1
+        assert compact(reopened, quiet_ms=0) == 0  # no day to compact, a block to sort
+        assert reopened.status()["unsorted_rollup_blocks"] == 0
+        assert rollup_order(reopened) == sorted(stored_by_day)
+    finally:
+        reopened.close()
