@@ -8,9 +8,10 @@ from sqlmodel import Session
 
 from handlers.problems import Problem
 from handlers.security import Caller
-from storage import access, sensors
+from storage import access
 from storage.errors import NotFound
 from storage.grants import WriteGrants
+from storage.holders import HolderCache
 from storage.models import Community, Member
 from storage.sensors import SensorHolder
 
@@ -78,13 +79,13 @@ def _visible(session: Session, caller: Caller, holders: list[SensorHolder], *,
             or (not write and holder.member_user_id == caller.email)]
 
 
-def readable_sensors(session: Session, caller: Caller,
-                     sensor_ids: list[str]) -> dict[str, SensorHolder]:
+def readable_sensors(session: Session, caller: Caller, sensor_ids: list[str], *,
+                     holders: HolderCache) -> dict[str, SensorHolder]:
     """The holder of each sensor the caller may read: platform admins and overseers read
     every sensor, operators those of their community, members those of their own assets.
     NotFound for any other sensor, exactly as for a missing one."""
     visible: dict[str, SensorHolder] = {}
-    for holder in _visible(session, caller, sensors.sensor_holders(session, sensor_ids=sensor_ids),
+    for holder in _visible(session, caller, holders.of_sensors(session, sensor_ids=sensor_ids),
                            write=False):
         visible.setdefault(holder.sensor_id, holder)
     for sensor_id in sensor_ids:

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from handlers.settings import Settings
 from storage.db import session_scope
 from storage.grants import WriteGrants
+from storage.holders import HolderCache
 from storage.telemetry.compaction import Compactor
 from storage.telemetry.store import TelemetryStore
 
@@ -31,6 +32,7 @@ class Runtime:
     engine: Engine
     jwt_secret: str
     write_grants: WriteGrants = field(default_factory=WriteGrants, repr=False)
+    holders: HolderCache = field(default_factory=HolderCache, repr=False)
     _telemetry: TelemetryStore | None = field(default=None, repr=False)
     _compactor: Compactor | None = field(default=None, repr=False)
     _telemetry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -11,7 +11,7 @@ from handlers.access import admin_community, caller_of, readable_sensors
 from handlers.instants import MAX_DAYS, iso, iso_many, parse_dates, parse_range, zone_of
 from handlers.problems import Problem
 from handlers.runtime import current_runtime, in_thread
-from storage import access, sensors
+from storage import access
 from storage.telemetry import balance, queries
 from storage.telemetry.channels import BY_NAME, CATALOG
 from storage.telemetry.export import export_file, stream_file
@@ -29,8 +29,10 @@ async def list_channels(token_info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _readable(token_info: dict[str, Any], sensor_ids: list[str]) -> dict[str, Any]:
-    with current_runtime().session() as session:
-        return readable_sensors(session, caller_of(token_info), sensor_ids)
+    runtime = current_runtime()
+    with runtime.session() as session:
+        return readable_sensors(session, caller_of(token_info), sensor_ids,
+                                holders=runtime.holders)
 
 
 async def list_readings(sensor_id: str, channel: str, token_info: dict[str, Any],
@@ -79,26 +81,22 @@ async def get_aggregates(channel: str, bucket: str, token_info: dict[str, Any],
     found = await in_thread(queries.aggregates, current_runtime().telemetry,
                             sensor_ids=sensor_ids, channel=channel, low=low, high=high,
                             bucket=bucket, zone=zone)
-    edges = _edge_names(found)
+    items = _bucket_items(found.columns)
     return {"channel": channel, "bucket": bucket, "timezone": zone.key, "from": iso(low),
             "to": iso(high),
-            "series": [{"sensor_id": key, "buckets": _bucket_items(buckets, edges)}
-                       for key, buckets in found.items()]}
+            "series": [{"sensor_id": key, "buckets": items[begin:end]}
+                       for key, (begin, end) in found.spans.items()]}
 
 
-def _edge_names(found: dict[str, queries.Buckets]) -> dict[int, str]:
-    """Every bucket edge once as text: the sensors of one answer share their buckets."""
-    edges = sorted({edge for buckets in found.values() for edge in (*buckets.start,
-                                                                     *buckets.end)})
-    return dict(zip(edges, iso_many(edges), strict=True))
-
-
-def _bucket_items(buckets: queries.Buckets, edges: dict[int, str]) -> list[dict[str, Any]]:
-    return [{"start": edges[start], "end": edges[end], "count": count, "avg": avg, "min": low,
+def _bucket_items(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every bucket of an answer as its JSON object (the sensors share their bucket edges,
+    so each edge is written as text once)."""
+    edges = sorted({*columns["start"], *columns["end"]})
+    names = dict(zip(edges, iso_many(edges), strict=True))
+    return [{"start": names[start], "end": names[end], "count": count, "avg": avg, "min": low,
              "max": high, "sum": total, "first": first, "last": last}
             for start, end, count, avg, low, high, total, first, last in zip(
-                buckets.start, buckets.end, buckets.count, buckets.avg, buckets.low,
-                buckets.high, buckets.total, buckets.first, buckets.last, strict=True)]
+                *(columns[name] for name in queries.BUCKET_FIELDS), strict=True)]
 
 
 def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[str, Any]:
@@ -106,10 +104,11 @@ def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[s
     administrators (and platform admins, overseers), a member's own otherwise; 404 for a
     community the caller neither administers nor belongs to."""
     caller = caller_of(token_info)
-    with current_runtime().session() as session:
+    runtime = current_runtime()
+    with runtime.session() as session:
         community = _visible_community(session, caller, community_key)
         sees_all = _is_admin_of(session, caller, community)
-        holders = sensors.sensor_holders(session, community_id=community.id)
+        holders = runtime.holders.of_community(session, community_id=community.id)
     visible: dict[str, Any] = {}
     for holder in holders:
         if sees_all or holder.member_user_id == caller.email:
@@ -197,10 +196,11 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
                              granularity: str = "day", **arguments: str) -> dict[str, Any]:
     first, last = parse_dates(arguments, max_days=MAX_DAYS["balance"])
     caller = caller_of(token_info)
-    with current_runtime().session() as session:
+    runtime = current_runtime()
+    with runtime.session() as session:
         community = _visible_community(session, caller, community_key)
         sees_all = _is_admin_of(session, caller, community)
-        holders = sensors.sensor_holders(session, community_id=community.id)
+        holders = runtime.holders.of_community(session, community_id=community.id)
         member_areas = dict(access.active_member_areas(session, community_id=community.id))
     settings = community.settings or {}
     rate = settings.get("incentive_eur_per_mwh")

@@ -81,7 +81,7 @@ def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: 
     if counted:
         with store.reader() as cursor:
             sql = partials.partials_sql(
-                store, sensors=[keys[meter.sensor_id] for meter in counted],
+                store, cursor, sensors=[keys[meter.sensor_id] for meter in counted],
                 channels=[IMPORT, EXPORT, PRODUCED], low=int(buckets.edges[0]),
                 high=int(buckets.edges[-1]), slot_ms=HOUR_MS)
             partials.register_slot_mapping(cursor, buckets.slot_mapping())
@@ -94,8 +94,6 @@ def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: 
             area_rows = cursor.execute(AREA_PERIODS_SQL).fetchall()
             member_rows = cursor.execute(MEMBERS_SQL).fetchall()
             cursor.execute("DROP TABLE member_hours; DROP TABLE area_hours")
-            cursor.unregister("meter_members")
-            partials.unregister(cursor)
     return _shape(area_rows, member_rows, members, member_areas, rate)
 
 

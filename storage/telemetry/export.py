@@ -48,7 +48,6 @@ def export_file(store: TelemetryStore, *, sensor_ids: list[str], channel: str | 
                     "FORMAT parquet, COMPRESSION zstd"
                 quoted = "'" + str(path).replace("'", "''") + "'"
                 cursor.execute(f"COPY ({sql}) TO {quoted} ({options})")
-            cursor.unregister("wanted_sensors")
     except BaseException:
         path.unlink(missing_ok=True)
         raise

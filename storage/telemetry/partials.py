@@ -4,13 +4,14 @@ from raw readings elsewhere, read in one snapshot. Every bucketed answer is buil
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import suppress
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore
+
+MAX_SENSOR_RANGES = 32  # beyond, a sensor filter is a semi join
 
 # Columns of a partial: sensor, channel, slot, n, total, low, high, first_ts, first_value,
 # last_ts, last_value, low_ts, high_ts (the first instants of the lowest and highest value).
@@ -20,7 +21,7 @@ SELECT sensor, channel, ts // {slot} * {slot} AS slot, count(*) AS n, sum(value)
        arg_min(value, ts) AS first_value, max(ts) AS last_ts, arg_max(value, ts) AS last_value,
        arg_min(ts, (value, ts)) AS low_ts, arg_max(ts, (value, -ts)) AS high_ts
 FROM readings
-WHERE sensor IN ({sensors}) AND channel IN ({channels})
+WHERE {sensors} AND channel IN ({channels})
   AND ({ranges})
 GROUP BY ALL
 """
@@ -28,7 +29,7 @@ ROLLUP_PARTIALS = """
 SELECT sensor, channel, hour AS slot, n, total, low, high, first_ts, first_value, last_ts,
        last_value, low_ts, high_ts
 FROM hourly
-WHERE sensor IN ({sensors}) AND channel IN ({channels})
+WHERE {sensors} AND channel IN ({channels})
   AND hour >= {low} AND hour < {high}{unsealed}
 """
 
@@ -48,12 +49,36 @@ def int_list(numbers: Iterable[int]) -> str:
     return ", ".join(str(int(number)) for number in numbers) or "NULL"
 
 
-def partials_sql(store: TelemetryStore, *, sensors: list[int], channels: list[int], low: int,
-                 high: int, slot_ms: int) -> str:
-    """SQL of the partials of [low, high). Days the store holds unsealed (in memory: a
-    superset of those unsealed in any snapshot, as writes unseal days before they commit)
-    are read raw."""
-    lists = {"sensors": int_list(sensors), "channels": int_list(channels)}
+def sensor_filter(cursor: duckdb.DuckDBPyConnection, sensors: Iterable[int]) -> str:
+    """A SQL condition on `sensor` holding for these keys. Keys in a few runs of consecutive
+    numbers (a community's sensors usually are) become ranges, which zone maps prune; keys
+    scattered over more runs are registered on the cursor as `wanted_sensors` and
+    semi-joined, since DuckDB checks a long IN list item by item (800 keys took 6 ms on one
+    day of the rollup, against under 1 ms as a range)."""
+    runs: list[list[int]] = []
+    for key in sorted({int(key) for key in sensors}):
+        if runs and key == runs[-1][1] + 1:
+            runs[-1][1] = key
+        else:
+            runs.append([key, key])
+    if not runs:
+        return "false"
+    if len(runs) <= MAX_SENSOR_RANGES:
+        return "(" + " OR ".join(f"sensor = {low}" if low == high
+                                 else f"sensor BETWEEN {low} AND {high}"
+                                 for low, high in runs) + ")"
+    keys = [key for low, high in runs for key in range(low, high + 1)]
+    cursor.register("wanted_sensors", pa.table({"sensor": pa.array(keys, pa.int32())}))
+    return "sensor IN (SELECT sensor FROM wanted_sensors)"
+
+
+def partials_sql(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, *,
+                 sensors: list[int], channels: list[int], low: int, high: int,
+                 slot_ms: int) -> str:
+    """SQL of the partials of [low, high), for a query on `cursor`. Days the store holds
+    unsealed (in memory: a superset of those unsealed in any snapshot, as writes unseal
+    days before they commit) are read raw."""
+    lists = {"sensors": sensor_filter(cursor, sensors), "channels": int_list(channels)}
     raw: list[tuple[int, int]]
     if slot_ms == HOUR_MS:
         inner_low = -(-low // HOUR_MS) * HOUR_MS
@@ -87,13 +112,8 @@ def partials_sql(store: TelemetryStore, *, sensors: list[int], channels: list[in
 
 def register_slot_mapping(cursor: duckdb.DuckDBPyConnection,
                           mapping: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    """Register `slot_buckets` (slot, bucket_start, bucket_end) on the cursor."""
+    """Register `slot_buckets` (slot, bucket_start, bucket_end) on the cursor (gone with it)."""
     slots, starts, ends = mapping
     cursor.register("slot_buckets", pa.table({"slot": slots, "bucket_start": starts,
                                               "bucket_end": ends}))
 
-
-def unregister(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Drop what register_slot_mapping registered."""
-    with suppress(duckdb.Error):
-        cursor.unregister("slot_buckets")

@@ -88,7 +88,7 @@ SELECT sensor, floor((ts - $lo) * $k / ($hi - $lo))::BIGINT AS slice, count(*) A
        arg_min(ts, (value, ts)) AS low_ts, min(value) AS low,
        arg_max(ts, (value, -ts)) AS high_ts, max(value) AS high
 FROM readings
-WHERE sensor IN ({sensors}) AND channel = $c
+WHERE {sensors} AND channel = $c
   AND ts >= $lo AND ts < $hi
 GROUP BY ALL ORDER BY sensor, slice
 """
@@ -123,12 +123,12 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
         with store.reader() as cursor:
             slicing = m4_slicing(low, high, max_points)
             if slicing is None:
-                sql = M4_RAW_SQL.format(sensors=partials.int_list(keys.values()))
+                sql = M4_RAW_SQL.format(sensors=partials.sensor_filter(cursor, keys.values()))
                 columns = cursor.execute(sql, {"c": code, "lo": low, "hi": high,
                                                "k": max(1, max_points // 4)}).fetchnumpy()
             else:
                 origin, width, _ = slicing
-                sql = partials.partials_sql(store, sensors=list(keys.values()),
+                sql = partials.partials_sql(store, cursor, sensors=list(keys.values()),
                                             channels=[code], low=low, high=high,
                                             slot_ms=HOUR_MS)
                 columns = _fold_m4(cursor.execute(sql).fetchnumpy(), origin, width)
@@ -136,9 +136,9 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
             small = [key for key, count in counts.items() if count <= max_points]
             if small:
                 raw = cursor.execute(
-                    "SELECT sensor, ts, value FROM readings WHERE sensor IN"
-                    f" ({partials.int_list(small)}) AND channel = $c AND ts >= $lo AND ts < $hi"
-                    " ORDER BY sensor, ts",
+                    f"SELECT sensor, ts, value FROM readings WHERE"
+                    f" {partials.sensor_filter(cursor, small)} AND channel = $c"
+                    " AND ts >= $lo AND ts < $hi ORDER BY sensor, ts",
                     {"c": code, "lo": low, "hi": high}).fetchnumpy()
                 _collect_raw(found, raw, counts)
     ids_by_key = {key: sensor_id for sensor_id, key in keys.items()}
@@ -286,8 +286,24 @@ ORDER BY p.sensor, b.bucket_start
 """
 
 
+@dataclass(frozen=True)
+class Aggregates:
+    """The non-empty buckets of every sensor asked, in one set of columns (lists, rows by
+    sensor then start), and each sensor's rows in them, [begin, end), in the order asked (an
+    empty span for a sensor without readings): one answer holds up to MAX_BUCKET_ROWS
+    buckets, which per-sensor lists would cost as much again to cut out."""
+
+    columns: dict[str, list[Any]]
+    spans: dict[str, tuple[int, int]]
+
+    def of(self, sensor_id: str) -> Buckets:
+        """One sensor's buckets."""
+        begin, end = self.spans[sensor_id]
+        return Buckets(*(self.columns[name][begin:end] for name in BUCKET_FIELDS))
+
+
 def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: int,
-               high: int, bucket: str, zone: ZoneInfo) -> dict[str, Buckets]:
+               high: int, bucket: str, zone: ZoneInfo) -> Aggregates:
     """Each sensor's buckets over [low, high); buckets without a reading are left out."""
     buckets = buckets_for(low, high, bucket, zone)
     if (len(buckets.edges) - 1) * max(1, len(sensor_ids)) > MAX_BUCKET_ROWS:
@@ -296,25 +312,23 @@ def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, lo
             f" {MAX_BUCKET_ROWS} buckets one answer holds; choose a longer bucket or a"
             " shorter range")
     keys = store.sensor_keys(sensor_ids)
-    result = {sensor_id: Buckets.empty() for sensor_id in sensor_ids}
+    spans = dict.fromkeys(sensor_ids, (0, 0))
     if not keys or low >= high:
-        return result
+        return Aggregates({name: [] for name in BUCKET_FIELDS}, spans)
     ids_by_key = {key: sensor_id for sensor_id, key in keys.items()}
     with store.reader() as cursor:
-        sql = partials.partials_sql(store, sensors=list(keys.values()),
+        sql = partials.partials_sql(store, cursor, sensors=list(keys.values()),
                                     channels=[code_of(channel)], low=low, high=high,
                                     slot_ms=buckets.slot_ms)
         partials.register_slot_mapping(cursor, buckets.slot_mapping())
         one_slot_each = bool(np.all(np.diff(buckets.edges) == buckets.slot_ms))
         columns = cursor.execute((SLOT_SQL if one_slot_each else FOLD_SQL).format(
             partials=sql)).fetchnumpy()
-        partials.unregister(cursor)
     sensors = np.asarray(columns["sensor"])
-    lists = {name: np.asarray(columns[name]).tolist() for name in BUCKET_FIELDS}
     for begin, finish in _sensor_runs(sensors):
-        result[ids_by_key[int(sensors[begin])]] = Buckets(
-            *(lists[name][begin:finish] for name in BUCKET_FIELDS))
-    return result
+        spans[ids_by_key[int(sensors[begin])]] = (begin, finish)
+    return Aggregates({name: np.asarray(columns[name]).tolist() for name in BUCKET_FIELDS},
+                      spans)
 
 
 # -- latest, metrics, daily --------------------------------------------------------------
@@ -399,12 +413,11 @@ def daily_summaries(store: TelemetryStore, *, sensor_id: str, first: date, last:
     if key is None:
         return []
     with store.reader() as cursor:
-        sql = partials.partials_sql(store, sensors=[key], channels=sorted(BY_CODE),
+        sql = partials.partials_sql(store, cursor, sensors=[key], channels=sorted(BY_CODE),
                                     low=int(buckets.edges[0]), high=int(buckets.edges[-1]),
                                     slot_ms=buckets.slot_ms)
         partials.register_slot_mapping(cursor, buckets.slot_mapping())
         rows = cursor.execute(DAILY_SQL.format(partials=sql)).fetchall()
-        partials.unregister(cursor)
     starts = buckets.edges.tolist()
     days = [first + timedelta(days=offset) for offset in range(len(starts) - 1)]
     day_by_start = dict(zip(starts, days, strict=False))

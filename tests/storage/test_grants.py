@@ -4,54 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlmodel import Session, col
 
 from storage.grants import WriteGrants
-from storage.models import Asset, Community, Member
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def registry(session: Session) -> dict[str, int]:
-    """Communities a (operator op@a.test, sensors sa1, sa2) and b (sensor sb1), committed."""
-    ids = {}
-    for key, sensors in (("a", ["sa1", "sa2"]), ("b", ["sb1"])):
-        community = Community(key=key, name=key.upper())
-        session.add(community)
-        session.flush()
-        assert community.id is not None
-        ids[key] = community.id
-        operator = Member(community_id=community.id, key="op", user_id=f"op@{key}.test",
-                          name="Op", role="operator", area="north", status="active")
-        session.add(operator)
-        session.flush()
-        assert operator.id is not None
-        for position, sensor_id in enumerate(sensors):
-            session.add(Asset(community_id=community.id, member_id=operator.id,
-                              key=f"m-{sensor_id}", asset_type="meter", name=sensor_id,
-                              sensor_id=sensor_id, position=position))
-    session.commit()
-    return ids
-
-
-def queries_run(session: Session) -> list[str]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        if args[2].lstrip().upper().startswith("SELECT"):
-            statements.append(args[2])
-
-    event.listen(session.get_bind(), "before_cursor_execute", record)
-    return statements
+from storage.models import Asset, Member
+from tests.storage.recording import Clock, queries_run
 
 
 def test_an_operator_writes_the_sensors_of_the_communities_it_administers(

@@ -93,7 +93,7 @@ def test_daylight_saving_days_have_23_and_25_hours(store: TelemetryStore, day: d
     result = queries.aggregates(store, sensor_ids=["s"], channel="energy_import",
                                 low=start - 3_600_000, high=start + 30 * 3_600_000,
                                 bucket="day", zone=ROME)
-    buckets = result["s"].rows()
+    buckets = result.of("s").rows()
     the_day = next(bucket for bucket in buckets if bucket.start == start)
     assert (the_day.end - the_day.start) == hours * 3_600_000
     assert the_day.count == hours * 4 and the_day.total == hours * 4

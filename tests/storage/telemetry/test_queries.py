@@ -6,11 +6,12 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
 
-from storage.telemetry import queries
+from storage.telemetry import partials, queries
 from storage.telemetry.compaction import compact
 from storage.telemetry.ingest import ingest_table
 from storage.telemetry.store import HOUR_MS, TelemetryStore
@@ -101,3 +102,36 @@ def test_few_readings_come_back_whole(store: TelemetryStore) -> None:
     found = _series(store, low, high, 10)
     assert not found.downsampled and found.raw_count == 10
     assert list(zip(found.ts, found.value, strict=True)) == points[:10]
+
+
+def test_sensors_asked_together_get_what_each_gets_alone(store: TelemetryStore) -> None:
+    """Keys in few runs are filtered as ranges, keys scattered over more runs than
+    MAX_SENSOR_RANGES by a semi join: both give each sensor its own buckets."""
+    names = [f"s{number:03d}" for number in range(80)]
+    minutes = 180
+    ingest_table(store, pa.table({
+        "idx": pa.array(range(len(names) * minutes), pa.int64()),
+        "sensor_id": [name for name in names for _ in range(minutes)],
+        "channel": ["power"] * (len(names) * minutes),
+        "ts": pa.array([START + minute * 60_000 for _ in names for minute in range(minutes)],
+                       pa.int64()),
+        "value": pa.array([float(number * 1000 + minute) for number in range(len(names))
+                           for minute in range(minutes)], pa.float64())}),
+        authorize=lambda ids: ids, max_future_ms=10**13)
+    scattered = names[::2]  # 40 runs of one key
+    assert len(scattered) > partials.MAX_SENSOR_RANGES
+    for asked in (scattered, names[10:15], [names[3], names[40]]):
+        together = queries.aggregates(store, sensor_ids=[*asked, "unknown"], channel="power",
+                                      low=START, high=START + 3 * HOUR_MS, bucket="hour",
+                                      zone=ZoneInfo("UTC"))
+        assert together.of("unknown").rows() == []
+        for name in asked:
+            alone = queries.aggregates(store, sensor_ids=[name], channel="power", low=START,
+                                       high=START + 3 * HOUR_MS, bucket="hour",
+                                       zone=ZoneInfo("UTC"))
+            buckets = together.of(name).rows()
+            assert buckets == alone.of(name).rows()
+            number = int(name[1:])
+            assert [(bucket.count, bucket.first, bucket.last) for bucket in buckets] == [
+                (60, number * 1000 + hour * 60, number * 1000 + hour * 60 + 59)
+                for hour in range(3)]
