@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, now_ms
+from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, floor_sql, now_ms
 
 ROLLUP_BLOCK_DAYS = 30
 
@@ -23,8 +23,8 @@ def days_to_compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = N
                   if changed_at <= now - quiet_ms)
 
 
-ROLLUP_SQL = f"""
-SELECT sensor, channel, ts // {HOUR_MS} * {HOUR_MS} AS hour, count(*) AS n,
+ROLLUP_SQL = """
+SELECT sensor, channel, {hour_of_ts} AS hour, count(*) AS n,
        sum(value) AS total, min(value) AS low, max(value) AS high,
        min(ts) AS first_ts, arg_min(value, ts) AS first_value, max(ts) AS last_ts,
        arg_max(value, ts) AS last_value, arg_min(ts, (value, ts)) AS low_ts,
@@ -46,7 +46,8 @@ def compact_day(store: TelemetryStore, day: int) -> int | None:
         cursor.execute("BEGIN TRANSACTION READ ONLY")
         cursor.execute("CREATE TEMP TABLE day_rows AS SELECT * FROM readings"
                        " WHERE ts >= $lo AND ts < $hi ORDER BY sensor, channel, ts", bounds)
-        cursor.execute(f"CREATE TEMP TABLE day_hourly AS {ROLLUP_SQL}")
+        rollup = ROLLUP_SQL.format(hour_of_ts=floor_sql("ts", HOUR_MS, nonnegative=low >= 0))
+        cursor.execute(f"CREATE TEMP TABLE day_hourly AS {rollup}")
         cursor.execute("COMMIT")
         with store.writer(cursor):
             if store.unsealed.get(day) != version:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from storage.telemetry.channels import CATALOG
 from storage.telemetry.errors import MalformedUpload, ReadingsRefused
-from storage.telemetry.store import DAY_MS, SeriesStats, TelemetryStore, now_ms
+from storage.telemetry.store import DAY_MS, SeriesStats, TelemetryStore, floor_sql, now_ms
 
 MAX_REFUSALS = 100
 MAX_JSON_READINGS = 10_000
@@ -471,7 +471,8 @@ def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize
                                               max_future_ms=max_future_ms)
         figures = cursor.execute(FIGURES_SQL.format(source=table)).fetchnumpy()
         days = [int(row[0]) for row in cursor.execute(
-            f"SELECT DISTINCT ts // {DAY_MS} FROM {table} ORDER BY 1").fetchall()]
+            f"SELECT DISTINCT {floor_sql('ts', DAY_MS)} // {DAY_MS} FROM {table} ORDER BY 1"
+        ).fetchall()]
         accepted = total if table == "staged" else int(
             _one(cursor, "SELECT count(*) FROM deduped")[0])
         with store.writer(cursor):

@@ -9,14 +9,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore
+from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, floor_sql
 
 MAX_SENSOR_RANGES = 32  # beyond, a sensor filter is a semi join
 
 # Columns of a partial: sensor, channel, slot, n, total, low, high, first_ts, first_value,
 # last_ts, last_value, low_ts, high_ts (the first instants of the lowest and highest value).
 RAW_PARTIALS = """
-SELECT sensor, channel, ts // {slot} * {slot} AS slot, count(*) AS n, sum(value) AS total,
+SELECT sensor, channel, {slot_of_ts} AS slot, count(*) AS n, sum(value) AS total,
        min(value) AS low, max(value) AS high, min(ts) AS first_ts,
        arg_min(value, ts) AS first_value, max(ts) AS last_ts, arg_max(value, ts) AS last_value,
        arg_min(ts, (value, ts)) AS low_ts, arg_max(ts, (value, -ts)) AS high_ts
@@ -95,13 +95,15 @@ def partials_sql(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, *,
         excluded = ", ".join(str(day) for day in unsealed)
         parts.append(ROLLUP_PARTIALS.format(
             **lists, low=inner_low, high=inner_high,
-            unsealed=f"\n  AND hour // {DAY_MS} NOT IN ({excluded})" if unsealed else ""))
+            unsealed=f"\n  AND {floor_sql('hour', DAY_MS, nonnegative=inner_low >= 0)}"
+                     f" // {DAY_MS} NOT IN ({excluded})" if unsealed else ""))
     else:
         raw = [(low, high)]
     merged = _merge(raw)
     if merged:
         ranges = " OR ".join(f"(ts >= {a} AND ts < {b})" for a, b in merged)
-        parts.append(RAW_PARTIALS.format(**lists, slot=slot_ms, ranges=ranges))
+        slot_of_ts = floor_sql("ts", slot_ms, nonnegative=merged[0][0] >= 0)
+        parts.append(RAW_PARTIALS.format(**lists, slot_of_ts=slot_of_ts, ranges=ranges))
     if not parts:
         return ("SELECT NULL::INTEGER AS sensor, NULL::UTINYINT AS channel, NULL::BIGINT AS slot,"
                 " 0::BIGINT AS n, 0.0 AS total, 0.0 AS low, 0.0 AS high, 0::BIGINT AS first_ts,"

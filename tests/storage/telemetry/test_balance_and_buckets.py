@@ -17,7 +17,7 @@ import pytest
 
 from storage.telemetry import balance, queries
 from storage.telemetry.compaction import compact
-from storage.telemetry.ingest import ingest_table, parse_instants
+from storage.telemetry.ingest import ingest_file, ingest_table, parse_instants
 from storage.telemetry.store import TelemetryStore
 
 ROME = ZoneInfo("Europe/Rome")
@@ -114,10 +114,41 @@ def test_compaction_keeps_every_answer(store: TelemetryStore) -> None:
     assert queries.series(store, **args, max_points=40) == series_before
 
 
+@pytest.mark.parametrize("sent_as", ["json", "csv"])
+def test_readings_before_1970_fall_in_their_own_hour_and_day(
+        store: TelemetryStore, tmp_path: Path, sent_as: str) -> None:
+    """DuckDB's integer division truncates toward zero; an hour or a day before the epoch
+    still starts at its floor (1969-12-31T23:00Z for -1 ms, not 1970-01-01T00:00Z)."""
+    rows = [("s", "energy_import", stamp, value) for stamp, value in (
+        ("1969-12-31T22:30:00Z", 1.0), ("1969-12-31T23:59:59.999Z", 2.0),
+        ("1970-01-01T00:00:00Z", 4.0), ("1970-01-01T00:30:00Z", 8.0))]
+    if sent_as == "json":
+        _put(store, rows)
+    else:
+        upload = tmp_path / "readings.csv"
+        upload.write_text("sensor_id,channel,ts,value\n"
+                          + "".join(f"{','.join(map(str, row))}\n" for row in rows))
+        ingest_file(store, upload, "text/csv", authorize=lambda ids: ids,
+                    max_future_ms=10**13)
+    assert sorted(store.unsealed) == [-1, 0]
+    args = {"sensor_ids": ["s"], "channel": "energy_import", "low": _ms("1969-12-31T22:00Z"),
+            "high": _ms("1970-01-01T01:00Z"), "zone": ZoneInfo("UTC")}
+    expected_hours = [(_ms("1969-12-31T22:00Z"), 1, 1.0), (_ms("1969-12-31T23:00Z"), 1, 2.0),
+                      (_ms("1970-01-01T00:00Z"), 2, 12.0)]
+    for _ in ("unsealed", "compacted"):
+        hours = queries.aggregates(store, **args, bucket="hour").of("s").rows()
+        assert [(bucket.start, bucket.count, bucket.total) for bucket in hours] == \
+            expected_hours
+        days = queries.aggregates(store, **args, bucket="day").of("s").rows()
+        assert [(bucket.start, bucket.total) for bucket in days] == [
+            (_ms("1969-12-31T00:00Z"), 3.0), (_ms("1970-01-01T00:00Z"), 12.0)]
+        assert compact(store, quiet_ms=0) in (0, 2) and not store.unsealed
+
+
 CRASHER = textwrap.dedent("""
     import sys, pyarrow as pa
     from pathlib import Path
-    from storage.telemetry.ingest import ingest_table, parse_instants
+    from storage.telemetry.ingest import ingest_file, ingest_table, parse_instants
     from storage.telemetry.store import TelemetryStore
     store = TelemetryStore(Path(sys.argv[1]), memory_limit_mb=256)
     batch = 0
