@@ -263,9 +263,10 @@ class TelemetryStore:
         """Write `item` with the items other threads hand in meanwhile, in one transaction
         and one durable commit (group commit): the first thread to arrive writes every
         waiting item, the others wait for its commit. `write_group` gets the items in
-        arrival order and returns one result each; if it fails, every item of its group
-        fails with its error. The leader's `write_group` writes the others' items too, so
-        every caller must hand in the same kind of item and the same writing."""
+        arrival order and returns one result each. If a group's write fails before its
+        commit, each of its items is written again alone, so that an item's fault fails
+        that item only. The leader's `write_group` writes the others' items too, so every
+        caller must hand in the same kind of item and the same writing."""
         self._check_open()
         ticket: _Ticket[Item, Result] = _Ticket(item)
         with self._group:
@@ -279,23 +280,48 @@ class TelemetryStore:
             if ticket.error is not None:
                 raise ticket.error
             return ticket.result  # type: ignore[return-value]
-        results: list[Result] | None = None
-        error: BaseException | None = None
         try:
-            with self.writer() as cursor:
-                results = write_group(cursor, [waiting.item for waiting in group])
-        except BaseException as failure:
-            error = failure
+            outcomes = self._write_group(group, write_group)
+        except BaseException as failure:  # not an Exception (an interrupt): nothing retried
+            outcomes = [(None, failure)] * len(group)
         with self._group:
-            for index, waiting in enumerate(group):
-                waiting.error = error
-                waiting.result = None if results is None else results[index]
+            for waiting, (result, error) in zip(group, outcomes, strict=True):
+                waiting.result, waiting.error = result, error
                 waiting.done = True
             self._leading = False
             self._group.notify_all()
-        if error is not None:
-            raise error
+        if ticket.error is not None:
+            raise ticket.error
         return ticket.result  # type: ignore[return-value]
+
+    def _write_group(self, group: list[_Ticket[Item, Result]],
+                     write_group: Callable[[duckdb.DuckDBPyConnection, list[Item]],
+                                           list[Result]]
+                     ) -> list[tuple[Result | None, BaseException | None]]:
+        """Each ticket's result or error: the group in one transaction, or, when that fails
+        before committing, each ticket in its own."""
+        committed = False
+
+        def note_commit() -> None:
+            nonlocal committed
+            committed = True
+
+        try:
+            with self.writer() as cursor:
+                self.on_commit(note_commit)
+                results = write_group(cursor, [waiting.item for waiting in group])
+            return [(result, None) for result in results]
+        except Exception as failure:
+            if committed or len(group) == 1:
+                return [(None, failure)] * len(group)
+        outcomes: list[tuple[Result | None, BaseException | None]] = []
+        for waiting in group:
+            try:
+                with self.writer() as cursor:
+                    outcomes.append((write_group(cursor, [waiting.item])[0], None))
+            except Exception as failure:
+                outcomes.append((None, failure))
+        return outcomes
 
     def on_commit(self, apply: Callable[[], None]) -> None:
         """Run `apply` once the current write commits, before the next write starts: how the

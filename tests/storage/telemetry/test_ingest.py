@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from storage.telemetry import ingest as ingest_module
 from storage.telemetry.errors import MalformedUpload
 from storage.telemetry.ingest import IngestResult, ingest_table, table_from_json
 from storage.telemetry.store import TelemetryStore
@@ -83,7 +85,7 @@ def test_batches_waiting_together_are_written_as_if_one_after_another(
     assert store.latest[(store.sensor_keys(["s1"])["s1"], 1)][1:] == [START + 19 * SECOND, 3.0]
 
 
-def test_a_failing_group_fails_each_of_its_batches_and_stores_none(
+def test_a_group_failing_again_batch_by_batch_stores_none(
         store: TelemetryStore, monkeypatch: pytest.MonkeyPatch) -> None:
     ingest(store, batch("s1", 0, 4, 1.0))
     errors: list[BaseException] = []
@@ -110,6 +112,45 @@ def test_a_failing_group_fails_each_of_its_batches_and_stores_none(
     monkeypatch.undo()
     assert [type(error) for error in errors] == [RuntimeError] * 3
     assert stored(store) == [("s1", second, 1.0) for second in range(5)]
+
+
+def test_a_group_that_fails_is_written_again_batch_by_batch(
+        store: TelemetryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One batch whose write fails (a storage fault while writing it) fails alone: the
+    others of its group are written again one by one and stored."""
+    write_batches = ingest_module._write_batches
+
+    def failing_for_s9(store: TelemetryStore, cursor: Any, group: list[Any]) -> Any:
+        if any("s9" in pending.allowed for pending in group):
+            raise RuntimeError("the disk is full")
+        return write_batches(store, cursor, group)
+
+    monkeypatch.setattr(ingest_module, "_write_batches", failing_for_s9)
+    outcomes: dict[str, object] = {}
+
+    def send(name: str, table: pa.Table) -> None:
+        try:
+            outcomes[name] = ingest(store, table).accepted
+        except RuntimeError as error:
+            outcomes[name] = str(error)
+
+    threads = []
+    with store.writer():  # the first leads the next write; bad and third wait: one group
+        for name, table in (("first", batch("s1", 0, 9, 1.0)), ("bad", batch("s9", 0, 4, 9.0)),
+                            ("third", batch("s2", 0, 4, 2.0))):
+            threads.append(threading.Thread(target=send, args=(name, table)))
+            threads[-1].start()
+            deadline = time.monotonic() + 10
+            while len(store._waiting) + store._leading < len(threads) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.001)
+        assert len(store._waiting) == 2
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes == {"first": 10, "bad": "the disk is full", "third": 5}
+    assert stored(store) == ([("s1", second, 1.0) for second in range(10)]
+                             + [("s2", second, 2.0) for second in range(5)])
+    assert store.sensor_keys(["s1", "s2", "s9"]).keys() == {"s1", "s2"}
 
 
 def _broken_table(*_args: object, **_kwargs: object) -> pa.Table:
