@@ -104,16 +104,21 @@ def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[s
     administrators (and platform admins, overseers), a member's own otherwise; 404 for a
     community the caller neither administers nor belongs to."""
     caller = caller_of(token_info)
-    runtime = current_runtime()
-    with runtime.session() as session:
-        community = _visible_community(session, caller, community_key)
-        sees_all = _is_admin_of(session, caller, community)
-        holders = runtime.holders.of_community(session, community_id=community.id)
+    with current_runtime().session() as session:
+        _, sees_all, holders = _community_scope(session, caller, community_key)
     visible: dict[str, Any] = {}
     for holder in holders:
         if sees_all or holder.member_user_id == caller.email:
             visible.setdefault(holder.sensor_id, holder)
     return visible
+
+
+def _community_scope(session: Any, caller: Any, community_key: str) -> tuple[Any, bool, Any]:
+    """The community (404 for a caller neither administering nor belonging to it), whether
+    the caller sees all of it, and the holders of its sensors."""
+    community = _visible_community(session, caller, community_key)
+    holders = current_runtime().holders.of_community(session, community_id=community.id)
+    return community, _is_admin_of(session, caller, community), holders
 
 
 def _is_admin_of(session: Any, caller: Any, community: Any) -> bool:
@@ -196,11 +201,8 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
                              granularity: str = "day", **arguments: str) -> dict[str, Any]:
     first, last = parse_dates(arguments, max_days=MAX_DAYS["balance"])
     caller = caller_of(token_info)
-    runtime = current_runtime()
-    with runtime.session() as session:
-        community = _visible_community(session, caller, community_key)
-        sees_all = _is_admin_of(session, caller, community)
-        holders = runtime.holders.of_community(session, community_id=community.id)
+    with current_runtime().session() as session:
+        community, sees_all, holders = _community_scope(session, caller, community_key)
         member_areas = dict(access.active_member_areas(session, community_id=community.id))
     settings = community.settings or {}
     rate = settings.get("incentive_eur_per_mwh")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, floor_sql, now_ms
 
@@ -98,13 +99,18 @@ def sort_rollup(store: TelemetryStore, blocks: list[int]) -> None:
             cursor.execute("DROP TABLE block_rows")
 
 
-def compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = None) -> int:
+def compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = None,
+            stopping: Callable[[], bool] = lambda: False) -> int:
     """Compact every quiet unsealed day, then sort the rollup blocks waiting for it; returns
-    how many days were compacted."""
-    days = [day for day in days_to_compact(store, quiet_ms=quiet_ms, now=now)
-            if compact_day(store, day) is not None]
-    sort_rollup(store, unsorted_blocks(store))
-    return len(days)
+    how many days were compacted. Stops between days once `stopping()` is true."""
+    compacted = 0
+    for day in days_to_compact(store, quiet_ms=quiet_ms, now=now):
+        if stopping():
+            return compacted
+        compacted += compact_day(store, day) is not None
+    if not stopping():
+        sort_rollup(store, unsorted_blocks(store))
+    return compacted
 
 
 class Compactor:
@@ -133,11 +139,6 @@ class Compactor:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                for day in days_to_compact(self.store, quiet_ms=self.quiet_ms):
-                    if self._stop.is_set():
-                        break
-                    compact_day(self.store, day)
-                if not self._stop.is_set():
-                    sort_rollup(self.store, unsorted_blocks(self.store))
+                compact(self.store, quiet_ms=self.quiet_ms, stopping=self._stop.is_set)
             except Exception:
                 logger.exception("telemetry compaction failed")

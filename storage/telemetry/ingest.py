@@ -470,9 +470,10 @@ def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize
         allowed, total, table = _check_upload(cursor, authorize=authorize,
                                               max_future_ms=max_future_ms)
         figures = cursor.execute(FIGURES_SQL.format(source=table)).fetchnumpy()
+        day_of_ts = floor_sql("ts", DAY_MS, nonnegative=bool(
+            len(figures["first_ts"]) and figures["first_ts"].min() >= 0))
         days = [int(row[0]) for row in cursor.execute(
-            f"SELECT DISTINCT {floor_sql('ts', DAY_MS)} // {DAY_MS} FROM {table} ORDER BY 1"
-        ).fetchall()]
+            f"SELECT DISTINCT {day_of_ts} // {DAY_MS} FROM {table} ORDER BY 1").fetchall()]
         accepted = total if table == "staged" else int(
             _one(cursor, "SELECT count(*) FROM deduped")[0])
         with store.writer(cursor):

@@ -254,13 +254,6 @@ class Buckets:
     first: list[float]
     last: list[float]
 
-    @classmethod
-    def empty(cls) -> Buckets:
-        return cls([], [], [], [], [], [], [], [], [])
-
-    def __len__(self) -> int:
-        return len(self.start)
-
     def rows(self) -> list[Bucket]:
         """The buckets one by one."""
         return [Bucket(*figures) for figures in zip(
