@@ -341,6 +341,30 @@ def _decode(data: bytes) -> str:
         ) from error
 
 
+def _yaml_refusal(error: yaml.YAMLError, max_depth: int) -> BundleSyntaxError:
+    """The refusal for an error of PyYAML's own scanner or parser.
+
+    libyaml (PyYAML 6.0.2 and newer with the C extension) refuses nesting past its own limit
+    in the scanner, often before our walk of the events reaches `max_depth`: that is the same
+    refusal as ours, whichever layer notices it first.
+    """
+    problem = getattr(error, "problem", None) or ""
+    if "nesting depth" in problem:
+        return BundleSyntaxError(
+            f"the document nests too deep for a bundle (the limit is {max_depth} levels, or "
+            f"less where the YAML reader stops first){_error_place(error)}",
+            code="yaml_too_deep",
+        )
+    return BundleSyntaxError(f"the body is not valid YAML: {error}", code="invalid_yaml")
+
+
+def _error_place(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return ""
+    return f" (line {mark.line + 1}, column {mark.column + 1})"
+
+
 def parse_yaml_documents(
     data: bytes,
     *,
@@ -381,8 +405,7 @@ def parse_yaml_documents(
                 documents.append(document)
                 index += 1
     except yaml.YAMLError as error:
-        raise BundleSyntaxError(f"the body is not valid YAML: {error}",
-                                code="invalid_yaml") from error
+        raise _yaml_refusal(error, budget.max_depth) from error
     except RecursionError as error:  # defensive: nothing above recurses
         raise BundleSyntaxError("the document nests too deep", code="yaml_too_deep") from error
     finally:

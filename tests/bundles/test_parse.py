@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from bundles.errors import BundleSyntaxError, BundleTooLarge
+from bundles import parse
 from bundles.parse import parse_json_bundle, parse_yaml_documents
 from tests.conftest import REFERENCE_BUNDLES_DIR
 
@@ -117,11 +118,47 @@ def test_nesting_deeper_than_the_limit_is_refused():
     assert syntax_code(body) == "yaml_too_deep"
 
 
-def test_nesting_a_hundred_thousand_deep_is_refused_without_crashing_the_process():
-    # libyaml's own composer recurses in C and overflows the stack here (a segfault).
-    body = ("a: " + "[" * 100_000 + "]" * 100_000 + "\n").encode()
+YAML_READERS = [
+    pytest.param(getattr(yaml, "CSafeLoader", None), id="libyaml"),
+    pytest.param(yaml.SafeLoader, id="pure-python"),
+]
+
+
+@pytest.fixture(params=YAML_READERS)
+def yaml_reader(request, monkeypatch):
+    """Each YAML reader PyYAML may give us: libyaml's C scanner and the pure-Python one."""
+    if request.param is None:
+        pytest.skip("this PyYAML was built without libyaml")
+    monkeypatch.setattr(parse, "_Loader", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}")])
+def test_nesting_a_hundred_thousand_deep_is_refused_without_crashing_the_process(
+    yaml_reader, opening, closing
+):
+    # libyaml's own composer recurses in C and overflows the stack here (a segfault); since
+    # PyYAML 6.0.4 its scanner refuses flow nesting past 1,000 levels before any event.
+    body = ("a: " + opening * 100_000 + closing * 100_000 + "\n").encode()
 
     assert syntax_code(body) == "yaml_too_deep"
+
+
+def test_a_limit_above_the_readers_own_is_read_or_refused_as_too_deep(yaml_reader):
+    # libyaml of PyYAML 6.0.4 refuses 1,000 block levels of its own; older libyaml and the
+    # pure-Python reader read them. Either way, depth is never reported as invalid YAML.
+    body = ("a:\n" + "".join("  " * (level + 1) + "- \n" for level in range(1_500))).encode()
+
+    try:
+        documents = parse_yaml_documents(body, max_depth=5_000)
+    except BundleSyntaxError as refusal:
+        assert refusal.code == "yaml_too_deep"
+    else:
+        assert len(documents) == 1
+
+
+def test_a_scanner_error_that_is_not_depth_stays_invalid_yaml(yaml_reader):
+    assert syntax_code(b"a: [1, 2\nb: 'open\n") == "invalid_yaml"
 
 
 def test_an_alias_that_nests_a_document_too_deep_is_refused():
