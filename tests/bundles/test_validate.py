@@ -14,7 +14,6 @@ from bundles.validate import (
     MAX_REFUSALS,
     bundle_schema,
     check_invariants,
-    fast_schema_check,
     schema_validator,
     validate_documents,
 )
@@ -151,10 +150,11 @@ def mutations(document: Any, path: tuple[Any, ...] = ()) -> Any:
 
 
 @pytest.mark.parametrize("index", range(3))
-def test_the_fast_check_agrees_with_jsonschema_on_every_mutation(index):
+def test_the_validator_agrees_with_the_reference_implementation_on_every_mutation(index):
+    # jsonschema-rs (Rust regexes) against Python's jsonschema, the reference implementation.
     document = reference_documents()[index]
-    fast = fast_schema_check()
-    validator = schema_validator()
+    fast = schema_validator().is_valid
+    validator = Draft7Validator(bundle_schema())
     checked = 0
 
     for path, replacement in list(mutations(document)):
@@ -301,4 +301,5 @@ def test_a_trailing_newline_in_a_key_is_refused():
     document = valle_verde()
     document["members"]["rossi\n"] = document["members"].pop("rossi")
 
-    assert refused([document]) == [(0, "invalid_key", "/members/rossi\n")]
+    # `$` in a pattern does not match before a final newline in the schema's regex dialect.
+    assert codes(validate_documents([document])) == [(0, "invalid_key", "/members/rossi\n")]
