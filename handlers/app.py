@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 import openapi
 from bundles.errors import BundleError
+from handlers.document import serve_document_with_refs
 from handlers.jsonifier import fast_jsonifier
 from handlers.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from handlers.problems import (
@@ -63,6 +64,7 @@ class SuccessContentOperation(OpenAPIOperation):
 
 
 OpenAPISpecification.operation_cls = SuccessContentOperation
+serve_document_with_refs()
 
 
 def create_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:

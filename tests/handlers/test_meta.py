@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import yaml
 from sqlalchemy import text
 
+import openapi
 from storage.migrate import head_revision
 from tests.factories import Api
 
@@ -38,6 +40,20 @@ def test_openapi_document_is_self_contained_and_swagger_ui_is_served(api: Api) -
     refs = [value for value in _walk(document) if isinstance(value, str)]
     assert not [ref for ref in refs if ref.endswith(".yaml") or ".yaml#" in ref]
     assert api.client.get("/api/ui/").status_code == 200
+
+
+def test_the_served_document_keeps_its_component_references(api: Api) -> None:
+    document = api.client.get("/api/openapi.json").json()
+
+    refs = [value for value in _walk(document) if isinstance(value, str)]
+    assert len(refs) > 100  # one named component per shape, not every use expanded
+    for ref in refs:
+        kind, name = ref.removeprefix("#/components/").split("/")
+        assert name in document["components"][kind], ref
+    assert document["servers"] == [{"url": "/api"}]
+    assert {**document, "servers": None} == {**openapi.bundled_spec(), "servers": None}
+    as_yaml = yaml.safe_load(api.client.get("/api/openapi.yaml").text)
+    assert as_yaml == document
 
 
 def _walk(node: object) -> list[object]:
