@@ -17,10 +17,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
-from schemathesis.core.media_types import YAML_MEDIA_TYPES
 from sqlmodel import Session, select
 
 from bundles.importer import import_bundles
@@ -30,7 +28,7 @@ from handlers.security import issue_access_token
 from handlers.settings import Settings
 from storage.models import User
 from storage.users import create_user
-from tests.conftest import REFERENCE_BUNDLES_DIR
+from tests.conftest import REFERENCE_BUNDLES_DIR, REPO_ROOT
 
 MAX_EXAMPLES = int(os.environ.get("COMMONWATT_FUZZ_EXAMPLES", "60"))
 ADMIN_EMAIL = "fuzz-admin@commonwatt.test"
@@ -52,48 +50,10 @@ def build_app() -> Any:
     return app
 
 
-# Writes whose documented 422 (or, for the YAML body, 400) refuses what no JSON Schema can
-# express -- an unknown area, a sensor held elsewhere, a body that is not a YAML bundle -- may
-# answer so to schema-valid data; every other status is still checked as usual.
-SEMANTIC_REFUSALS = """
-[[operations]]
-include-operation-id = ["import_bundle", "import_yaml_bundles", "create_member", "update_member",
-                        "set_member_status", "put_area", "put_asset", "put_delivery_point"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409",
-                                                     "422"]
-
-# Telemetry: a schema-valid request may still name sensors the caller cannot see (404), a
-# range whose `to` is not after `from` or a body that is no CSV or Parquet (400), or readings
-# whose timestamps have no offset (422).
-[[operations]]
-include-operation-id = ["ingest_readings", "push_sensor_readings", "list_readings", "get_series",
-                        "get_aggregates", "get_latest", "get_metrics", "get_daily_summaries",
-                        "export_readings", "list_community_sensors", "get_energy_balance",
-                        "create_ingest_key", "delete_ingest_key"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "413", "422"]
-# A fuzzed device push can exceed the webhook's documented 64 KB: 413 refuses it.
-checks.negative_data_rejection.expected-statuses = ["400", "401", "404", "413", "415", "422"]
-"""
-
-
-@schemathesis.serializer("application/x-ndjson", "application/vnd.apache.parquet")
-def serialize_binary_upload(ctx: Any, value: Any) -> bytes:
-    """Readings uploads are binary bodies (`format: binary`): sent as generated."""
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
-@schemathesis.deserializer(*YAML_MEDIA_TYPES)
-def deserialize_yaml_stream(ctx: Any, response: Any) -> Any:
-    """The export is a multi-document YAML stream: every document must parse; the text is kept."""
-    text = response.content.decode("utf-8")
-    list(yaml.safe_load_all(text))
-    return text
-
-
 APP = build_app()
 schema = schemathesis.openapi.from_asgi(
-    "/api/openapi.json", APP, config=schemathesis.config.SchemathesisConfig.from_str(
-        SEMANTIC_REFUSALS))
+    "/api/openapi.json", APP,
+    config=schemathesis.config.SchemathesisConfig.from_path(REPO_ROOT / "schemathesis.toml"))
 
 
 @pytest.fixture(scope="module", autouse=True)
