@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How often day partitions are compacted; 0: never.")
     telemetry_compact_quiet_seconds: float = Field(
         default=120.0, ge=0, description="A day is compacted once unchanged this long.")
+    balance_min_contributors: int = Field(
+        default=3, ge=1, description="The fewest members contributing to an area's or the "
+        "community's energy balance figures for plain members to see them.")
     validate_responses: bool = Field(
         default=False, description="Check every response against the spec (on in tests)."
     )

@@ -61,11 +61,11 @@ def _count_failure(session: Session, *, key: str, window_seconds: int,
     stale = col(LoginThrottle.window_started_at) < now - window
     statement = insert(LoginThrottle).values(
         key=key, failures=1, window_started_at=now, blocked_until=None)
-    statement = statement.on_conflict_do_update(index_elements=["key"], set_={
+    upsert = statement.on_conflict_do_update(index_elements=["key"], set_={
         "failures": case((stale, 1), else_=col(LoginThrottle.failures) + 1),
         "window_started_at": case((stale, now), else_=col(LoginThrottle.window_started_at)),
     }).returning(col(LoginThrottle.failures))
-    return int(session.execute(statement).scalar_one())
+    return int(session.execute(upsert).scalar_one())
 
 
 def _block(session: Session, *, key: str, until: datetime) -> None:
