@@ -340,14 +340,14 @@ def registry_refusals(session: Session, documents: dict[int, dict[str, Any]],
                         Callable[[list[str]], set[str]], str, str], ...] = (
         (sensors, lambda values: claims.held_sensors(
             session, sensor_ids=values, excluding_community_ids=replaced_ids),
-         "sensor_held", "the sensor {!r} is held by an active member of another community"),
+         "sensor_held", "the sensor {!r} is not available"),
         (points, lambda values: claims.held_delivery_points(
             session, dp_ids=values, excluding_community_ids=replaced_ids),
          "delivery_point_held",
-         "the delivery point {!r} is held by an active member of another community"),
+         "the delivery point {!r} is not available"),
         (dids, lambda values: graph_store.find_taken_dids(
             session, dids=values, exclude_community_keys=replaced),
-         "did_taken", "the DID {!r} belongs to a member of another community"),
+         "did_taken", "the DID {!r} is not available"),
     )
     for items, find, code, message in checks:
         if not items:

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 import openapi
 from bundles.errors import BundleError
 from handlers.document import serve_document_with_refs
+from handlers.headers import SecurityHeadersMiddleware
 from handlers.jsonifier import fast_jsonifier
 from handlers.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from handlers.problems import (
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         validator_map=validator_map(),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
+    # Outermost of ours: the 413s and 400s of BodyLimitMiddleware get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        runtime=runtime)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,

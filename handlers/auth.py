@@ -27,11 +27,17 @@ def client_network(host: str) -> str:
 
 
 def _attempt_login(runtime: Runtime, email: str, password: str, address: str) -> str | int:
-    """An access token, or the seconds to wait (0 for plain wrong credentials)."""
+    """An access token, or the seconds to wait (0 for plain wrong credentials).
+
+    Failures are counted per (account, address) pair, with growing delays, and per address;
+    an account is never blocked as a whole, so a correct password from an address without
+    failures always gets in.
+    """
     settings = runtime.settings
-    account_key, address_key = f"account:{users.normalise_email(email)}", f"address:{address}"
+    pair = throttle.pair_key(email=users.normalise_email(email), address=address)
+    from_address = throttle.address_key(address)
     with runtime.session(read_only=True) as session:
-        wait = throttle.retry_after_seconds(session, keys=[account_key, address_key])
+        wait = throttle.retry_after_seconds(session, keys=[pair, from_address])
         user = None if wait else users.login_account(session, email=email)
     if wait:
         return wait
@@ -39,13 +45,17 @@ def _attempt_login(runtime: Runtime, email: str, password: str, address: str) ->
     matches = users.password_matches(user.password_hash if user else None, password)
     with runtime.session(read_only=False) as session:
         if user is None or not matches:
-            for key, limit in ((account_key, settings.login_max_failures_per_account),
-                               (address_key, settings.login_max_failures_per_address)):
-                throttle.record_failure(session, key=key, max_failures=limit,
-                                        window_seconds=settings.login_lockout_seconds)
+            throttle.record_pair_failure(
+                session, key=pair, free_failures=settings.login_free_failures,
+                base_seconds=settings.login_backoff_base_seconds,
+                max_seconds=settings.login_backoff_max_seconds,
+                window_seconds=settings.login_backoff_window_seconds)
+            throttle.record_address_failure(
+                session, key=from_address, max_failures=settings.login_max_failures_per_address,
+                window_seconds=settings.login_lockout_seconds)
             return 0
         assert user.id is not None
-        throttle.clear_failures(session, key=account_key)
+        throttle.clear_failures(session, key=pair)
         users.rehash_if_needed(session, user_id=user.id, password=password)
     return issue_access_token(secret=runtime.jwt_secret, user_id=user.id, email=user.email,
                               ttl_seconds=settings.access_token_ttl_seconds)

@@ -1,4 +1,4 @@
-"""Meta operations: health with the database's and the telemetry store's status, and version."""
+"""Meta operations: health (details for authenticated callers only), and version."""
 
 from __future__ import annotations
 
@@ -22,20 +22,24 @@ def service_version() -> str:
         return "0.0.0+unknown"
 
 
-async def get_health() -> tuple[dict[str, Any], int]:
+async def get_health(token_info: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
     runtime = current_runtime()
     database = await in_thread(database_status, runtime.engine)
     try:
         telemetry = await in_thread(runtime.telemetry.status)
     except StorageError as error:
         telemetry = {"status": "error", "error": error.detail}
+    healthy = database["status"] == "ok" and telemetry["status"] == "ok"
+    status = 200 if healthy else 503
+    if not (token_info and "uid" in token_info):
+        # Anonymous callers (load balancers, probes) learn only whether the service is up.
+        return {"status": "ok" if healthy else "degraded"}, status
     last = telemetry.pop("last_reading_ms", None)
     if telemetry["status"] == "ok":
         telemetry["last_reading_at"] = None if last is None else iso(last)
-    healthy = database["status"] == "ok" and telemetry["status"] == "ok"
     body = {"status": "ok" if healthy else "degraded", "version": service_version(),
             "database": database, "telemetry": telemetry}
-    return body, 200 if healthy else 503
+    return body, status
 
 
 async def get_version() -> dict[str, Any]:

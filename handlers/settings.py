@@ -27,9 +27,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * MIB, ge=1024, description="Largest request body.")
     yaml_max_nodes: int = Field(default=5_000_000, ge=1000)
     yaml_max_depth: int = Field(default=64, ge=8, le=1000)
-    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_free_failures: int = Field(
+        default=3, ge=1, description="Failed logins of one account from one address before "
+        "each further failure makes that pair wait.")
+    login_backoff_base_seconds: int = Field(
+        default=2, ge=1, description="The first wait of an (account, address) pair; doubles "
+        "with every further failure.")
+    login_backoff_max_seconds: int = Field(
+        default=900, ge=1, description="The longest wait of an (account, address) pair.")
+    login_backoff_window_seconds: int = Field(
+        default=86_400, ge=1, description="How long a pair's failures are counted.")
     login_max_failures_per_address: int = Field(default=20, ge=1)
-    login_lockout_seconds: int = Field(default=300, ge=1)
+    login_lockout_seconds: int = Field(
+        default=300, ge=1, description="An address's counting window and lockout time.")
     telemetry_memory_limit_mb: int = Field(
         default=1024, ge=64, description="Memory DuckDB may use for telemetry.")
     telemetry_threads: int = Field(default=2, ge=1, le=64)
@@ -41,6 +51,9 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How often day partitions are compacted; 0: never.")
     telemetry_compact_quiet_seconds: float = Field(
         default=120.0, ge=0, description="A day is compacted once unchanged this long.")
+    balance_min_contributors: int = Field(
+        default=3, ge=1, description="The fewest members contributing to an area's or the "
+        "community's energy balance figures for plain members to see them.")
     validate_responses: bool = Field(
         default=False, description="Check every response against the spec (on in tests)."
     )

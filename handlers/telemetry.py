@@ -12,7 +12,7 @@ from handlers.instants import MAX_DAYS, iso, iso_many, parse_dates, parse_range,
 from handlers.problems import Problem
 from handlers.runtime import current_runtime, in_thread
 from storage import access
-from storage.telemetry import balance, queries
+from storage.telemetry import balance, balance_view, queries
 from storage.telemetry.channels import BY_NAME, CATALOG
 from storage.telemetry.export import export_file, stream_file
 
@@ -218,12 +218,18 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
         own = _own_member_keys(caller.email, community_key)
         result["members"] = [share for share in result["members"]
                              if share["member_key"] in own]
+        result = balance_view.member_view(
+            result, own_areas={member_areas[key] for key in own if key in member_areas},
+            min_contributors=current_runtime().settings.balance_min_contributors)
+    else:
+        del result["contributors"]
     for section in [result, *result["areas"]]:
         for period in section["periods"]:
             period["start"] = iso(period["start"])
     return {"community": community_key, "timezone": zone.key, "from": first.isoformat(),
             "to": last.isoformat(), "granularity": granularity, "incentive_eur_per_mwh": rate,
-            **result}
+            "min_contributors": None if sees_all
+            else current_runtime().settings.balance_min_contributors, **result}
 
 
 def _own_member_keys(email: str, community_key: str) -> set[str]:

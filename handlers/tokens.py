@@ -15,6 +15,11 @@ from storage.models import utc_now
 
 async def create_token(body: dict[str, Any], token_info: dict[str, Any]) -> tuple[dict, int]:
     caller = caller_of(token_info)
+    if caller.auth != "session":
+        # A token minting tokens would let a stolen (or expiring) one outlive itself.
+        raise Problem(403, "session_required",
+                      "API tokens are created with a login session's access token, "
+                      "not with an API token")
     days = body.get("expires_in_days")
     expires_at = utc_now() + timedelta(days=days) if days else None
     with current_runtime().session() as session:

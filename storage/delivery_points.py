@@ -68,8 +68,8 @@ def _find(session: Session, community_id: int, dp_id: str) -> DeliveryPoint | No
 
 def _require_not_held_elsewhere(session: Session, community_id: int, dp_id: str) -> None:
     if held_delivery_points(session, dp_ids=[dp_id], excluding_community_ids={community_id}):
-        raise Conflict(f"delivery point {dp_id!r} is held by an active member of another "
-                       "community", code="delivery_point_held")
+        raise Conflict(f"delivery point {dp_id!r} is not available",
+                       code="delivery_point_held")
 
 
 def _meters_on(session: Session, community_id: int, dp_id: str) -> list[Asset]:

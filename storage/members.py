@@ -284,15 +284,15 @@ def _require_claims_free(session: Session, member: Member) -> None:
     held = held_sensors(session, sensor_ids=[sensor for sensor in sensors if sensor is not None],
                         excluding_community_ids={member.community_id})
     if held:
-        raise Conflict(f"the member can't be active: {_listed('sensor', held)} held by an "
-                       "active member of another community", code="sensor_held")
+        raise Conflict(f"the member can't be active: {_listed('sensor', held)} not "
+                       "available", code="sensor_held")
     points = session.exec(
         select(DeliveryPoint.dp_id).where(DeliveryPoint.member_id == member.id)).all()
     held = held_delivery_points(session, dp_ids=points,
                                 excluding_community_ids={member.community_id})
     if held:
-        raise Conflict(f"the member can't be active: {_listed('delivery point', held)} held "
-                       "by an active member of another community", code="delivery_point_held")
+        raise Conflict(f"the member can't be active: {_listed('delivery point', held)} not "
+                       "available", code="delivery_point_held")
 
 
 def _listed(what: str, values: set[str]) -> str:

@@ -1,6 +1,7 @@
 """The community energy balance: per hour and area, withdrawn, fed in, produced and shared
 energy (the smaller of fed in and withdrawn, the Italian CER rule), folded into periods, and
-each member's part of the shared energy."""
+each member's part of the shared energy, and how many members are behind each figure (see
+storage.telemetry.balance_view)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from storage.telemetry.buckets import day_buckets
 from storage.telemetry.store import HOUR_MS, TelemetryStore
 
 IMPORT, EXPORT, PRODUCED = 2, 3, 4
+# (area or None for the community, period start or None for the totals) -> how many members
+# have energy withdrawn, fed in, produced in those figures.
+Contributors = dict[tuple[str | None, int | None], tuple[int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,17 @@ SELECT a.area, b.bucket_start, sum(a.withdrawn), sum(a.fed_in), sum(a.produced),
 FROM area_hours a JOIN slot_buckets b ON b.slot = a.slot
 GROUP BY ALL ORDER BY 1, 2
 """
+# How many members have energy in each figure (withdrawn, fed in, produced) of each
+# (area, period), area, period, and in all: figures of one or two members would be their
+# own to anyone else who sees them.
+CONTRIBUTORS_SQL = """
+SELECT m.area, b.bucket_start,
+       count(DISTINCT m.member) FILTER (WHERE m.withdrawn <> 0),
+       count(DISTINCT m.member) FILTER (WHERE m.fed_in <> 0),
+       count(DISTINCT m.member) FILTER (WHERE m.produced <> 0)
+FROM member_hours m JOIN slot_buckets b ON b.slot = m.slot
+GROUP BY GROUPING SETS ((m.area, b.bucket_start), (m.area), (b.bucket_start), ())
+"""
 MEMBERS_SQL = """
 SELECT m.member, sum(m.withdrawn), sum(m.fed_in),
        sum(CASE WHEN a.withdrawn > 0 THEN a.shared * m.withdrawn / a.withdrawn ELSE 0 END),
@@ -70,7 +85,8 @@ def figures(sums: list[float], rate: float | None) -> dict[str, Any]:
 def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: dict[str, str],
                    first: date, last: date, zone: ZoneInfo, granularity: str,
                    rate: float | None) -> dict[str, Any]:
-    """Totals, periods, areas and member parts of the local days first..last."""
+    """Totals, periods, areas and member parts of the local days first..last, and under
+    "contributors" how many members are behind each figure (Contributors)."""
     buckets = day_buckets(first, last, zone, granularity)
     keys = store.sensor_keys([meter.sensor_id for meter in meters])
     counted = [meter for meter in meters if meter.sensor_id in keys]
@@ -78,6 +94,7 @@ def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: 
     member_index = {key: index for index, key in enumerate(members)}
     area_rows: list[tuple[Any, ...]] = []
     member_rows: list[tuple[Any, ...]] = []
+    contributors: Contributors = {}
     if counted:
         with store.reader() as cursor:
             sql = partials.partials_sql(
@@ -93,8 +110,12 @@ def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: 
             cursor.execute(HOURLY_SQL.format(partials=sql))
             area_rows = cursor.execute(AREA_PERIODS_SQL).fetchall()
             member_rows = cursor.execute(MEMBERS_SQL).fetchall()
+            contributors = {
+                (area, None if start is None else int(start)): (int(w), int(f), int(p))
+                for area, start, w, f, p in cursor.execute(CONTRIBUTORS_SQL).fetchall()}
             cursor.execute("DROP TABLE member_hours; DROP TABLE area_hours")
-    return _shape(area_rows, member_rows, members, member_areas, rate)
+    return {**_shape(area_rows, member_rows, members, member_areas, rate),
+            "contributors": contributors}
 
 
 def _shape(area_rows: list[tuple[Any, ...]], member_rows: list[tuple[Any, ...]],

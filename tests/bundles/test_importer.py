@@ -284,3 +284,23 @@ def test_unknown_asset_types_are_kept_and_reported(session):
         "wind", "Turbine", 30)
     exported = parse_yaml_documents(snapshot(session).encode())[0]
     assert exported["members"]["a"]["assets"] == document["members"]["a"]["assets"]
+
+
+def test_a_dry_run_says_a_held_id_is_not_available_without_naming_who_holds_it(session):
+    holder = valle_verde()
+    imported(session, [holder])
+    other = community_doc("other", {"x": member_doc("x", sensors=("sens-0010",),
+                                                    pods=("IT001E00000010",))})
+    other["members"]["x"]["did"] = "did:web:valleverde.example.org:anna"
+
+    with pytest.raises(BundleRefused) as caught:
+        import_bundles(session, [other], dry_run=True, force=False)
+
+    refusals = caught.value.refusals
+    assert [refusal.code for refusal in refusals] == [
+        "sensor_held", "delivery_point_held", "did_taken"]
+    revealing = {holder["community"]["id"], holder["community"]["name"], "another community",
+                 *holder["members"], *(member["name"] for member in holder["members"].values())}
+    for refusal in refusals:
+        assert "is not available" in refusal.message
+        assert not [word for word in revealing if word in refusal.message], refusal.message

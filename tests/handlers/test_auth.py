@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import jwt
+from datetime import datetime, timedelta
 
+import jwt
+import pytest
+from starlette.testclient import TestClient
+
+from storage import throttle
+from storage.models import utc_now
 from tests.factories import DEFAULT_PASSWORD, Api, bearer, community_doc, make_user, member_doc
 
 
@@ -33,14 +39,71 @@ def test_wrong_password_and_unknown_account_answer_the_same_401(api: Api) -> Non
         assert response.json()["code"] == "invalid_credentials"
 
 
-def test_failed_logins_are_throttled_per_account_with_retry_after(api: Api) -> None:
-    make_user(api.engine, "ada@example.org")
-    for _ in range(5):
-        assert login(api, "ada@example.org", "guess guess").status_code == 401
-    blocked = login(api, "ada@example.org")  # even the right password waits
+class Clock:
+    """A settable now for the login throttle: waiting without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = utc_now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def wait(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(throttle, "utc_now", clock)
+    return clock
+
+
+def from_address(api: Api, host: str) -> TestClient:
+    """A client of the same app calling from another address."""
+    return TestClient(api.client.app, client=(host, 40000))
+
+
+def test_an_attacker_cannot_lock_the_admin_out_and_waits_longer_and_longer(
+        api: Api, clock: Clock) -> None:
+    make_user(api.engine, "root@example.org", role="admin")
+    attacker = from_address(api, "198.51.100.66")
+    failures, waits = 0, []
+    while failures < 20:
+        response = attacker.post("/api/auth/login",
+                                 json={"email": "root@example.org", "password": "guess"})
+        if response.status_code == 429:
+            assert response.json()["code"] == "too_many_attempts"
+            waits.append(int(response.headers["Retry-After"]))
+            clock.wait(waits[-1])
+            continue
+        assert response.status_code == 401
+        failures += 1
+        # The admin, from their own address, gets in at once, every time.
+        admin = from_address(api, "203.0.113.10").post(
+            "/api/auth/login", json={"email": "root@example.org", "password": DEFAULT_PASSWORD})
+        assert admin.status_code == 200
+    assert waits == sorted(waits) and waits[0] < waits[-1]
+    assert waits[-1] == 900  # the cap
+    # Even the right password from the attacker's address waits now.
+    blocked = attacker.post("/api/auth/login",
+                            json={"email": "root@example.org", "password": DEFAULT_PASSWORD})
     assert blocked.status_code == 429
-    assert blocked.json()["code"] == "too_many_attempts"
-    assert int(blocked.headers["Retry-After"]) > 0
+    assert int(blocked.headers["Retry-After"]) == 900
+
+
+def test_a_successful_login_clears_its_pairs_failures(api: Api, clock: Clock) -> None:
+    make_user(api.engine, "ada@example.org")
+    for _ in range(3):
+        assert login(api, "ada@example.org", "guess guess").status_code == 401
+    assert login(api, "ada@example.org", "guess guess").status_code == 401  # now waits
+    blocked = login(api, "ada@example.org")
+    assert blocked.status_code == 429
+    clock.wait(int(blocked.headers["Retry-After"]))
+    assert login(api, "ada@example.org").status_code == 200
+    for _ in range(3):  # the count starts again: three free failures
+        assert login(api, "ada@example.org", "guess guess").status_code == 401
+    assert login(api, "ada@example.org").status_code == 200
     make_user(api.engine, "bob@example.org")
     assert login(api, "bob@example.org").status_code == 200
 
@@ -118,21 +181,12 @@ def test_logout_with_an_api_token_is_400(api: Api) -> None:
     assert response.json()["code"] == "not_a_session"
 
 
-def test_failures_are_counted_again_after_the_window(api: Api) -> None:
-    from datetime import timedelta
-
-    from sqlmodel import Session
-
-    from storage.models import LoginThrottle, utc_now
-
+def test_failures_are_counted_again_after_the_window(api: Api, clock: Clock) -> None:
     make_user(api.engine, "ada@example.org")
     for _ in range(4):
         login(api, "ada@example.org", "guess guess")
-    with Session(api.engine) as session:
-        row = session.get(LoginThrottle, "account:ada@example.org")
-        assert row is not None and row.failures == 4
-        row.window_started_at = utc_now() - timedelta(hours=1)
-        session.add(row)
-        session.commit()
-    assert login(api, "ada@example.org", "guess guess").status_code == 401  # counts from 1
+    assert login(api, "ada@example.org").status_code == 429
+    clock.wait(86_400 + 1)
+    for _ in range(3):  # counted from 1 again: free failures
+        assert login(api, "ada@example.org", "guess guess").status_code == 401
     assert login(api, "ada@example.org").status_code == 200

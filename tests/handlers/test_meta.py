@@ -7,11 +7,26 @@ from sqlalchemy import text
 
 import openapi
 from storage.migrate import head_revision
-from tests.factories import Api
+from tests.factories import Api, bearer
+
+
+def test_anonymous_health_says_only_whether_the_service_is_up(api: Api) -> None:
+    for headers in ({}, bearer("garbage")):
+        response = api.client.get("/api/health", headers=headers)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+
+def test_anonymous_health_is_503_without_details_when_the_database_is_broken(api: Api) -> None:
+    with api.engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+    response = api.client.get("/api/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded"}
 
 
 def test_health_reports_the_database(api: Api) -> None:
-    response = api.client.get("/api/health")
+    response = api.client.get("/api/health", headers=api.login("ada@example.org"))
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -21,9 +36,10 @@ def test_health_reports_the_database(api: Api) -> None:
 
 
 def test_health_is_503_when_the_database_is_broken(api: Api) -> None:
+    headers = api.admin()
     with api.engine.begin() as connection:
         connection.execute(text("DROP TABLE alembic_version"))
-    response = api.client.get("/api/health")
+    response = api.client.get("/api/health", headers=headers)
     assert response.status_code == 503
     assert response.json()["database"]["status"] == "error"
 

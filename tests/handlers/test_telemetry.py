@@ -330,7 +330,7 @@ def test_webhook_with_ingest_key(loaded: Api) -> None:
 
 
 def test_health_reports_telemetry(loaded: Api) -> None:
-    response = loaded.client.get("/api/health")
+    response = loaded.client.get("/api/health", headers=loaded.admin())
     assert response.status_code == 200
     telemetry = response.json()["telemetry"]
     assert telemetry["status"] == "ok" and telemetry["readings"] == 120

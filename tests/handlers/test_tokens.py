@@ -96,3 +96,25 @@ def test_token_pages_and_bad_requests(api: Api) -> None:
     assert api.client.delete("/api/tokens/abc", headers=headers).status_code == 404
     assert api.client.get("/api/tokens").status_code == 401
     assert api.client.delete("/api/tokens/1").status_code == 401
+
+
+def test_an_api_token_cannot_mint_tokens(api: Api) -> None:
+    session_headers = api.login("ada@example.org")
+    parent = api.client.post("/api/tokens", headers=session_headers,
+                             json={"name": "expiring", "expires_in_days": 1}).json()
+    for body in ({"name": "forever"}, {"name": "shorter", "expires_in_days": 1}):
+        response = api.client.post("/api/tokens", headers=bearer(parent["token"]), json=body)
+        assert response.status_code == 403
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "session_required"
+    listed = api.client.get("/api/tokens", headers=session_headers).json()["items"]
+    assert [item["name"] for item in listed] == ["expiring"]
+
+
+def test_a_login_session_still_mints_tokens_with_and_without_expiry(api: Api) -> None:
+    headers = api.login("ada@example.org")
+    forever = api.client.post("/api/tokens", headers=headers, json={"name": "forever"})
+    assert forever.status_code == 201 and forever.json()["expires_at"] is None
+    month = api.client.post("/api/tokens", headers=headers,
+                            json={"name": "month", "expires_in_days": 30})
+    assert month.status_code == 201 and month.json()["expires_at"] is not None
