@@ -1,4 +1,4 @@
-"""Meta operations: health with the database's and the telemetry store's status, and version."""
+"""Meta operations: the index, health with the database's and telemetry's status, version."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ async def get_health() -> tuple[dict[str, Any], int]:
     body = {"status": "ok" if healthy else "degraded", "version": service_version(),
             "database": database, "telemetry": telemetry}
     return body, 200 if healthy else 503
+
+
+async def get_index() -> dict[str, Any]:
+    return {"name": "commonwatt", "version": service_version(),
+            "api_version": openapi.api_version(),
+            "links": {"openapi": "/api/openapi.json", "swagger_ui": "/api/ui/",
+                      "health": "/api/health", "version": "/api/version"}}
 
 
 async def get_version() -> dict[str, Any]:
