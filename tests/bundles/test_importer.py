@@ -168,6 +168,7 @@ def test_a_failure_while_writing_rolls_back_to_the_registry_as_it_was(session, m
     monkeypatch.setattr(importer.graph_store, "write_community_graph", failing_write)
     documents = reference_documents()
     documents[0]["members"] = {}
+    documents[1]["members"] = {}  # changed: an unchanged community is not rewritten
 
     with pytest.raises(Conflict):
         import_bundles(session, documents, dry_run=False, force=True)
@@ -284,3 +285,20 @@ def test_unknown_asset_types_are_kept_and_reported(session):
         "wind", "Turbine", 30)
     exported = parse_yaml_documents(snapshot(session).encode())[0]
     assert exported["members"]["a"]["assets"] == document["members"]["a"]["assets"]
+
+
+def test_importing_what_is_stored_says_unchanged_and_rewrites_nothing(session):
+    imported(session, reference_documents())
+    member_ids = sorted(session.execute(select(Member.id)).scalars())
+    zero = {"areas": 0, "topology_nodes": 0, "members": 0, "delivery_points": 0, "assets": 0}
+    for dry_run in (True, False):
+        report = imported(session, reference_documents(), dry_run=dry_run, force=True)
+        for item in report["communities"]:
+            assert (item["action"], item["deleted"], item["inserted"]) == (
+                "unchanged", zero, zero)
+    assert sorted(session.execute(select(Member.id)).scalars()) == member_ids  # not rewritten
+    changed = valle_verde()
+    changed["members"]["rossi"]["status"] = "suspended"
+    report = imported(session, [changed], dry_run=True, force=True)
+    assert report["communities"][0]["action"] == "replaced"
+    assert report["communities"][0]["changes"]["members"]["changed"] == 1
