@@ -147,3 +147,11 @@ def test_every_body_taking_operation_answers_413_and_415(
     assert huge.json()["code"] == "body_too_large"
     for status in ("413", "415"):
         assert status in operation["responses"], f"{operation['operationId']} documents {status}"
+
+
+def test_one_400_names_every_missing_required_parameter(api: Api) -> None:
+    answer = api.client.get("/api/telemetry/readings?sensor_id=sens-0010", headers=api.admin())
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert problem["code"] == "bad_request"
+    assert problem["detail"] == "missing required query parameters: 'channel', 'from', 'to'"
