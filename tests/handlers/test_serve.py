@@ -61,7 +61,7 @@ SLOW = {"COMMONWATT_HEADER_TIMEOUT_SECONDS": "1", "COMMONWATT_BODY_TIMEOUT_SECON
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """A demo server with one-second header and body timeouts and 3 failed logins an address."""
     data_dir = tmp_path_factory.mktemp("live") / "var"
     data_dir.mkdir(mode=0o755)
@@ -181,7 +181,8 @@ def test_demo_restart_keeps_a_changed_sample_unless_reset(tmp_path: Path) -> Non
         email, password = read_demo_credentials(process, deadline)
         wait_healthy(base, process, deadline)
         headers = log_in(base, email, password)
-        changed = httpx.put(f"{base}/{MEMBER}/status", json={"status": "suspended"}, headers=headers)
+        changed = httpx.put(f"{base}/{MEMBER}/status", json={"status": "suspended"},
+                            headers=headers)
         assert changed.status_code == 200, changed.text
     finally:
         stop(process)
