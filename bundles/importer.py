@@ -63,7 +63,7 @@ class ImportReport(TypedDict):
     """What importing one community did (or, in a dry run, would do)."""
 
     community_key: str
-    action: Literal["created", "replaced"]
+    action: Literal["created", "replaced", "unchanged"]
     dry_run: bool
     deleted: Counts
     inserted: Counts
@@ -177,6 +177,11 @@ def _changes(old: CommunityGraph | None, new: CommunityGraph) -> Changes:
     }
 
 
+def _same(stored: CommunityGraph, new: CommunityGraph) -> bool:
+    """Whether importing `new` over `stored` would write the very same rows."""
+    return stored == new
+
+
 def _warnings(document: dict[str, Any]) -> list[str]:
     warnings: list[str] = []
     unreported = 0
@@ -241,24 +246,30 @@ def _import(session: Session, documents: list[dict[str, Any]], *, dry_run: bool,
         raise CommunityExists([key for key in keys if key in existing])
     graphs = [bundle_to_graph(document) for document in documents]
     reports: list[ImportReport] = []
+    unchanged: set[str] = set()
     for key, document, graph in zip(keys, documents, graphs, strict=True):
         stored = (graph_store.read_community_graph(session, community_id=existing[key])
                   if key in existing else None)
+        if stored is not None and _same(stored, graph):
+            unchanged.add(key)
         reports.append({
             "community_key": key,
-            "action": "replaced" if stored is not None else "created",
+            "action": ("unchanged" if key in unchanged else
+                       "replaced" if stored is not None else "created"),
             "dry_run": dry_run,
-            "deleted": _counts(stored),
-            "inserted": _counts(graph),
+            "deleted": _counts(None if key in unchanged else stored),
+            "inserted": _counts(None if key in unchanged else graph),
             "changes": _changes(stored, graph),
             "warnings": _warnings(document),
         })
     if not dry_run:
-        graph_store.lock_communities(session, community_ids=existing.values())
-        for key in keys:
-            if key in existing:
-                graph_store.delete_community_graph(session, community_id=existing[key])
+        rewritten = {key: community_id for key, community_id in existing.items()
+                     if key not in unchanged}
+        graph_store.lock_communities(session, community_ids=rewritten.values())
+        for community_id in rewritten.values():
+            graph_store.delete_community_graph(session, community_id=community_id)
         for key, graph in zip(keys, graphs, strict=True):
-            graph_store.write_community_graph(session, graph=graph,
-                                              community_id=existing.get(key))
+            if key not in unchanged:
+                graph_store.write_community_graph(session, graph=graph,
+                                                  community_id=existing.get(key))
     return {"dry_run": dry_run, "communities": reports}

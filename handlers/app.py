@@ -25,6 +25,7 @@ from bundles.errors import BundleError
 from handlers.document import serve_document_with_refs
 from handlers.headers import SecurityHeadersMiddleware
 from handlers.jsonifier import fast_jsonifier
+from handlers.landing import RootRedirectMiddleware
 from handlers.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from handlers.problems import (
     AllowedMethods,
@@ -41,6 +42,7 @@ from handlers.problems import (
 )
 from handlers.runtime import Runtime, RuntimeMiddleware
 from handlers.settings import Settings
+from handlers.slow_clients import BodyTimeoutMiddleware
 from handlers.validation import validator_map
 from storage.db import create_registry_engine
 from storage.errors import StorageError
@@ -129,6 +131,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                        max_bytes=settings.max_body_bytes,
                        upload_max_bytes=settings.telemetry_upload_max_bytes)
     app.add_middleware(RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(BodyTimeoutMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       timeout_s=settings.body_timeout_seconds,
+                       min_bytes_per_second=settings.body_min_bytes_per_second)
+    app.add_middleware(RootRedirectMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     for domain_error in (Problem, StorageError, BundleError):
         app.add_error_handler(domain_error, handle_domain_error)
     app.add_error_handler(ProblemException, handle_framework_problem)

@@ -64,7 +64,8 @@ def _attempt_login(runtime: Runtime, email: str, password: str, address: str) ->
 async def login(body: dict[str, Any]) -> dict[str, Any]:
     runtime = current_runtime()
     address = client_network(request.client.host if request.client else "unknown")
-    outcome = await in_thread(_attempt_login, runtime, body["email"], body["password"], address)
+    email = body["email"] if "email" in body else body["username"]  # JSON, or OAuth2's form
+    outcome = await in_thread(_attempt_login, runtime, email, body["password"], address)
     if isinstance(outcome, int):
         if outcome:
             raise Problem(429, "too_many_attempts",

@@ -1,4 +1,4 @@
-"""The `commonwatt` command: serve, import, export, users create, db upgrade."""
+"""The `commonwatt` command: serve, import, export, users create and list, db upgrade."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bundles.errors import BundleError, BundleRefused, CommunityExists
+from handlers.datadir import DataDirectoryHeld
+from handlers.serving import StartRefused
 from handlers.settings import Settings
 from storage.errors import StorageError
 
@@ -60,35 +62,127 @@ def _phase(stream: IO[str], text: str) -> None:
     stream.flush()
 
 
+class BundleFile:
+    """The documents read from one file, and where they start among all files' documents."""
+
+    def __init__(self, name: str, first: int, documents: list[dict[str, Any]]) -> None:
+        self.name = name
+        self.first = first
+        self.documents = documents
+
+
+def _read_bundle_file(settings: Settings, name: str, first: int) -> BundleFile:
+    """A YAML or JSON bundle file's documents; errors name the file."""
+    from bundles.parse import parse_json_bundle, parse_yaml_documents
+
+    path = Path(name)
+    if path.is_dir():
+        raise CliError(f"{name} is a directory: name the bundle files in it", EXIT_USAGE)
+    if not path.exists():
+        raise CliError(f"{name}: no such file", EXIT_USAGE)
+    data = _read_with_progress(path, sys.stderr)
+    try:
+        if path.suffix.lower() == ".json":
+            try:
+                decoded = json.loads(data)
+            except ValueError as error:
+                raise CliError(f"{name}: not valid JSON: {error}") from None
+            items = decoded if isinstance(decoded, list) else [decoded]
+            documents = [parse_json_bundle(item, max_depth=settings.yaml_max_depth)
+                         for item in items]
+        else:
+            documents = parse_yaml_documents(data, max_nodes=settings.yaml_max_nodes,
+                                             max_depth=settings.yaml_max_depth)
+    except BundleError as error:
+        detail = error.detail.replace("the JSON body", "the file").replace("the body", "the file")
+        raise CliError(f"{name}: [{error.code}] {detail}") from None
+    return BundleFile(name, first, documents)
+
+
+def _where(files: list[BundleFile], document: int) -> str:
+    """`FILE, document N` for an index among all files' documents (N counts within FILE)."""
+    for bundle_file in reversed(files):
+        if document >= bundle_file.first:
+            return f"{bundle_file.name}, document {document - bundle_file.first + 1}"
+    return f"document {document + 1}"
+
+
 def command_import(settings: Settings, args: argparse.Namespace) -> int:
     from bundles.importer import import_bundles
-    from bundles.parse import parse_yaml_documents
     from handlers.app import create_runtime
 
-    documents: list[dict[str, Any]] = []
+    files: list[BundleFile] = []
     for name in args.files:
-        path = Path(name)
-        if not path.is_file():
-            raise CliError(f"no such file: {name}", EXIT_USAGE)
-        documents.extend(parse_yaml_documents(
-            _read_with_progress(path, sys.stderr),
-            max_nodes=settings.yaml_max_nodes, max_depth=settings.yaml_max_depth))
+        files.append(_read_bundle_file(settings, name, sum(len(f.documents) for f in files)))
+    documents = [document for bundle_file in files for document in bundle_file.documents]
+    _say_data_dir_if_new(settings)
     _phase(sys.stderr, f"importing {len(documents)} community document(s)...")
     runtime = create_runtime(settings)
-    with runtime.session() as session:
-        report = import_bundles(session, documents, dry_run=args.dry_run, force=args.force)
+    try:
+        with runtime.session() as session:
+            report = import_bundles(session, documents, dry_run=args.dry_run, force=args.force)
+    except BundleRefused as error:
+        count = len(error.refusals)
+        lines = [f"the import was refused ({count} problem{'s' if count != 1 else ''}); "
+                 "nothing was written"]
+        lines += [f"  {_where(files, refusal.document)}, {refusal.pointer or '/'}: "
+                  f"[{refusal.code}] {refusal.message}" for refusal in error.refusals]
+        raise CliError("\n".join(lines)) from None
+    except CommunityExists as error:
+        keys = ", ".join(error.community_keys)
+        raise CliError(f"already registered: {keys}; nothing was written. Pass --force to "
+                       "replace, or --dry-run to see what would change") from None
+    finally:
+        runtime.engine.dispose()
     json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 
 
+def _registry_place(settings: Settings) -> str:
+    """Where the registry is, as a user would look for it."""
+    from sqlalchemy.engine import make_url
+
+    if settings.database_url:
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        return f"the database {url}"
+    return f"the data directory {settings.data_dir.resolve()}"
+
+
+def _say_data_dir_if_new(settings: Settings) -> None:
+    """Tell which data directory a writing command uses when its registry is new or empty."""
+    from handlers.datadir import make_private, registry_state
+
+    make_private(settings.data_dir, create=False)
+    state = registry_state(settings)
+    if state != "ready":
+        what = "a new registry" if state == "missing" else "an empty registry"
+        print(f"Using {what} in {_registry_place(settings)}", file=sys.stderr)
+
+
+def _open_existing_registry(settings: Settings) -> Any:
+    """The runtime of a registry that holds something; a CliError (never a new file) if none."""
+    from handlers.app import create_runtime
+    from handlers.datadir import registry_state
+
+    state = registry_state(settings)
+    if state != "ready":
+        what = "no registry" if state == "missing" else "an empty registry"
+        raise CliError(f"there is {what} in {_registry_place(settings)}: set "
+                       "COMMONWATT_DATA_DIR (or COMMONWATT_DATABASE_URL) as for the server, "
+                       "or run the command where the server runs")
+    return create_runtime(settings, migrate=False)
+
+
 def command_export(settings: Settings, args: argparse.Namespace) -> int:
     from bundles.exporter import export_communities
-    from handlers.app import create_runtime
 
-    runtime = create_runtime(settings)
-    with runtime.session() as session:
-        text = export_communities(session, community_keys=args.community or None)
+    runtime = _open_existing_registry(settings)
+    try:
+        with runtime.session(read_only=True) as session:
+            text = export_communities(session, community_keys=args.community or None)
+    finally:
+        runtime.engine.dispose()
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -101,8 +195,12 @@ def _read_password(args: argparse.Namespace) -> str:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Repeat: "):
             raise CliError("the two passwords differ", EXIT_USAGE)
-        return password
-    return sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CliError("no password given: type it at the prompt, or pipe it on stdin "
+                       "(echo \"$PASSWORD\" | commonwatt users create ...)", EXIT_USAGE)
+    return password
 
 
 def command_users_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -110,10 +208,29 @@ def command_users_create(settings: Settings, args: argparse.Namespace) -> int:
     from storage.users import create_user
 
     password = _read_password(args)
+    _say_data_dir_if_new(settings)
     runtime = create_runtime(settings)
-    with runtime.session() as session:
-        user = create_user(session, email=args.email, password=password, role=args.role)
-        print(f"created {user.role} {user.email}")
+    try:
+        with runtime.session() as session:
+            user = create_user(session, email=args.email, password=password, role=args.role)
+            print(f"created {user.role} {user.email}")
+    finally:
+        runtime.engine.dispose()
+    return 0
+
+
+def command_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from storage.models import User
+
+    runtime = _open_existing_registry(settings)
+    try:
+        with runtime.session(read_only=True) as session:
+            for user in session.exec(select(User).order_by(User.email)):
+                print(f"{user.email}\t{user.role}")
+    finally:
+        runtime.engine.dispose()
     return 0
 
 
@@ -121,13 +238,28 @@ def command_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     from handlers.app import create_runtime
     from storage.db import database_status
 
+    _say_data_dir_if_new(settings)
     runtime = create_runtime(settings)
     print(f"database at revision {database_status(runtime.engine).get('revision')}")
+    runtime.engine.dispose()
     return 0
 
 
-def _prepare_demo(settings: Settings) -> str:
-    """Create (or reset) the demo admin and import the example bundles; the password."""
+def _demo_preparation(reset: bool) -> Any:
+    """What `serve --demo` does once the server may start: see prepare_demo."""
+
+    def prepare(settings: Settings) -> None:
+        password = prepare_demo(settings, reset=reset)
+        print(f"Demo admin: {DEMO_ADMIN_EMAIL}  password: {password}", flush=True)
+
+    return prepare
+
+
+def prepare_demo(settings: Settings, *, reset: bool) -> str:
+    """Give the demo admin a new password and import the sample bundles; the password.
+
+    A sample community the user changed is kept (and said so) unless `reset`.
+    """
     from bundles.importer import import_bundles
     from bundles.parse import parse_yaml_documents
     from handlers.app import create_runtime
@@ -135,93 +267,148 @@ def _prepare_demo(settings: Settings) -> str:
 
     runtime = create_runtime(settings)
     password = secrets.token_urlsafe(12)
-    with runtime.session() as session:
-        try:
-            create_user(session, email=DEMO_ADMIN_EMAIL, password=password, role="admin")
-        except StorageError:
-            set_password(session, email=DEMO_ADMIN_EMAIL, password=password)
-        documents = [document for path in sorted(EXAMPLES_DIR.glob("*.yaml"))
-                     for document in parse_yaml_documents(path.read_bytes())]
-        import_bundles(session, documents, dry_run=False, force=True)
-    runtime.engine.dispose()
+    documents = [document for path in sorted(EXAMPLES_DIR.glob("*.yaml"))
+                 for document in parse_yaml_documents(path.read_bytes())]
+    try:
+        with runtime.session() as session:
+            try:
+                with session.begin_nested():
+                    create_user(session, email=DEMO_ADMIN_EMAIL, password=password,
+                                role="admin")
+            except StorageError:
+                set_password(session, email=DEMO_ADMIN_EMAIL, password=password)
+            plan = import_bundles(session, documents, dry_run=True, force=True)
+            actions = {item["community_key"]: item["action"] for item in plan["communities"]}
+            changed = sorted(key for key, action in actions.items() if action == "replaced")
+            chosen = [document for document in documents
+                      if reset or actions[document["community"]["id"]] == "created"]
+            if chosen:
+                import_bundles(session, chosen, dry_run=False, force=True)
+    finally:
+        runtime.engine.dispose()
+    created = sorted(key for key, action in actions.items() if action == "created")
+    if created:
+        print(f"Demo communities imported from {EXAMPLES_DIR}: {', '.join(created)}.")
+    if changed and reset:
+        print(f"Demo communities reset to the samples: {', '.join(changed)}.")
+    elif changed:
+        print(f"Kept your changes to {', '.join(changed)} "
+              "(`commonwatt serve --demo --reset` restores the samples).")
     return password
 
 
 def command_serve(settings: Settings, args: argparse.Namespace) -> int:
     import logging
 
-    import uvicorn
+    from handlers.serving import serve
 
-    from handlers.app import create_app
-
+    if args.reset and not args.demo:
+        raise CliError("--reset goes with --demo", EXIT_USAGE)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.demo:
-        password = _prepare_demo(settings)
-        print(f"Demo data imported from {EXAMPLES_DIR}.")
-        print(f"Demo admin: {DEMO_ADMIN_EMAIL}  password: {password}")
-    print(f"Serving on http://{args.host}:{args.port}/api  (Swagger UI: /api/ui/)", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                log_level=settings.log_level.lower())
-    return 0
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return serve(settings, host=args.host, port=args.port,
+                 prepare=_demo_preparation(args.reset) if args.demo else None)
+
+
+ENVIRONMENT_HELP = """\
+data directory:
+  The registry (registry.sqlite3), the telemetry store (telemetry.duckdb) and the generated
+  signing key live in COMMONWATT_DATA_DIR (default: ./var, relative to where the command
+  runs). Run every command with the same COMMONWATT_DATA_DIR as the server.
+
+environment:
+  Every setting is an environment variable with the prefix COMMONWATT_, e.g.
+  COMMONWATT_DATA_DIR, COMMONWATT_DATABASE_URL (PostgreSQL instead of SQLite),
+  COMMONWATT_LOG_LEVEL, COMMONWATT_TRUSTED_PROXIES; README.md lists them all.
+"""
+
+
+def _command(commands: Any, name: str, help_text: str, **options: Any) -> argparse.ArgumentParser:
+    """A subcommand whose help shows defaults and the data directory and environment notes."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=help_text, epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter, **options)
+    parser.set_defaults(parser=parser)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="commonwatt",
-                                     description="CommonWatt: the energy-community platform API")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="commonwatt", description="CommonWatt: the energy-community platform API",
+        epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(parser=parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the API server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = _command(commands, "serve", "run the API server (migrations are applied at start)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port to listen on (default: %(default)s; 0 picks a free one)")
     serve.add_argument("--demo", action="store_true",
-                       help="create a demo admin, print its credentials, import the sample bundles")
+                       help="give the demo admin a new password and print it; import the "
+                       "sample bundles, keeping sample communities you changed")
+    serve.add_argument("--reset", action="store_true",
+                       help="with --demo: also put changed sample communities back as shipped")
     serve.set_defaults(run=command_serve)
 
-    importer = commands.add_parser("import", help="import YAML bundle files in one transaction")
-    importer.add_argument("files", nargs="+", metavar="FILE")
+    importer = _command(commands, "import",
+                        "import YAML or JSON bundle files in one transaction")
+    importer.add_argument("files", nargs="+", metavar="FILE",
+                          help="a bundle file: YAML (one community per document) or JSON "
+                          "(.json: one bundle, or an array of them)")
     importer.add_argument("--force", action="store_true", help="replace existing communities")
-    importer.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    importer.add_argument("--dry-run", action="store_true",
+                          help="report what would change, write nothing")
     importer.set_defaults(run=command_import)
 
-    exporter = commands.add_parser("export", help="export communities as multi-document YAML")
+    exporter = _command(commands, "export", "export communities as multi-document YAML")
     exporter.add_argument("--community", action="append", metavar="KEY",
                           help="a community to export (repeatable; default: all)")
     exporter.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
     exporter.set_defaults(run=command_export)
 
-    users = commands.add_parser("users", help="manage accounts")
-    users_commands = users.add_subparsers(dest="users_command", required=True)
-    create = users_commands.add_parser(
-        "create", help="create an account; the password is read from stdin when not a terminal")
-    create.add_argument("email")
-    create.add_argument("--role", choices=["user", "admin", "overseer"], default="user")
+    users = _command(commands, "users", "manage accounts")
+    users_commands = users.add_subparsers(dest="users_command", required=True,
+                                          metavar="COMMAND")
+    create = _command(users_commands, "create",
+                      "create an account; the password is asked for at a terminal, else "
+                      "read from stdin")
+    create.add_argument("email", metavar="EMAIL", help="the account's email address")
+    create.add_argument("--role", choices=["user", "admin", "overseer"], default="user",
+                        help="platform role (default: %(default)s)")
     create.set_defaults(run=command_users_create)
+    listing = _command(users_commands, "list", "list the accounts: email and role")
+    listing.set_defaults(run=command_users_list)
 
-    database = commands.add_parser("db", help="database maintenance")
-    database_commands = database.add_subparsers(dest="db_command", required=True)
-    upgrade = database_commands.add_parser("upgrade", help="apply the schema migrations")
+    database = _command(commands, "db", "database maintenance")
+    database_commands = database.add_subparsers(dest="db_command", required=True,
+                                                metavar="COMMAND")
+    upgrade = _command(database_commands, "upgrade", "apply the schema migrations")
     upgrade.set_defaults(run=command_db_upgrade)
     return parser
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed command line; an unknown option is reported with its subcommand's usage."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Connexion imports Starlette's test client, which warns about its HTTP client on every
     # start; it says nothing about the server an operator runs.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     try:
         settings = Settings()
         exit_code: int = args.run(settings, args)
         return exit_code
-    except BundleRefused as error:
-        print(f"error: {error.detail}", file=sys.stderr)
-        for refusal in error.refusals:
-            print(f"  document {refusal.document} {refusal.pointer or '/'}: "
-                  f"[{refusal.code}] {refusal.message}", file=sys.stderr)
-        return EXIT_REFUSED
-    except CommunityExists as error:
-        print(f"error: {error.detail}", file=sys.stderr)
+    except (StartRefused, DataDirectoryHeld) as error:
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_REFUSED
     except (BundleError, StorageError) as error:
         print(f"error: [{error.code}] {error.detail}", file=sys.stderr)
@@ -239,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except OSError as error:
-        print(f"error: {error.strerror or error}: {getattr(error, 'filename', '') or ''}",
+        print(f"error: {getattr(error, 'filename', '') or ''}: {error.strerror or error}",
               file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:

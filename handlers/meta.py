@@ -1,4 +1,4 @@
-"""Meta operations: health (details for authenticated callers only), and version."""
+"""Meta operations: the index, health (details for authenticated callers only), version."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ async def get_health(token_info: dict[str, Any] | None = None) -> tuple[dict[str
     body = {"status": "ok" if healthy else "degraded", "version": service_version(),
             "database": database, "telemetry": telemetry}
     return body, status
+
+
+async def get_index() -> dict[str, Any]:
+    return {"name": "commonwatt", "version": service_version(),
+            "api_version": openapi.api_version(),
+            "links": {"openapi": "/api/openapi.json", "swagger_ui": "/api/ui/",
+                      "health": "/api/health", "version": "/api/version"}}
 
 
 async def get_version() -> dict[str, Any]:

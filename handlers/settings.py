@@ -58,6 +58,25 @@ class Settings(BaseSettings):
         default=False, description="Check every response against the spec (on in tests)."
     )
     log_level: str = "INFO"
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy addresses or networks whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty: those headers are ignored.")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest time a client may take to send a request's "
+        "headers.")
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait for the next piece of a request body, "
+        "and the grace period before body_min_bytes_per_second applies.")
+    body_min_bytes_per_second: int = Field(
+        default=16_384, ge=1, description="Slowest average rate a request body may arrive at.")
+    keep_alive_timeout_seconds: int = Field(
+        default=5, ge=1, description="How long an idle keep-alive connection stays open.")
+    max_header_bytes: int = Field(
+        default=16_384, ge=1024, description="Largest request line plus headers.")
+
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies, one address or network per item."""
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     def resolved_database_url(self) -> str:
         """The registry database URL, defaulting to an SQLite file under data_dir."""

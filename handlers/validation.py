@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
-from connexion.exceptions import BadRequestProblem
+from connexion.exceptions import BadRequestProblem, ExtraParameterProblem
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import ValidationError
 
@@ -25,7 +25,34 @@ def describe(error: ValidationError) -> str:
 
 
 class NamedParameterValidator(ParameterValidator):
-    """Connexion's parameter validator, with errors such as `query parameter 'limit': ...`."""
+    """Connexion's parameter validator, with errors such as `query parameter 'limit': ...`,
+    and one 400 naming every missing or wrong parameter at once."""
+
+    def validate_request(self, request: Any) -> None:
+        if self.strict_validation:
+            extra = self.validate_query_parameter_list(
+                request, security_params=self.security_query_params)
+            if extra:
+                raise ExtraParameterProblem(param_type="query", extra_params=extra)
+        checks = (("query", self.validate_query_parameter), ("path", self.validate_path_parameter),
+                  ("header", self.validate_header_parameter),
+                  ("cookie", self.validate_cookie_parameter))
+        missing: dict[str, list[str]] = {}
+        wrong: list[str] = []
+        for kind, check in checks:
+            for param in self.parameters.get(kind, []):
+                error = check(param, request)
+                if error is None:
+                    continue
+                if error.startswith("Missing"):
+                    missing.setdefault(kind, []).append(param["name"])
+                else:
+                    wrong.append(error)
+        problems = [f"missing required {kind} parameter{'s' if len(names) > 1 else ''}: "
+                    + ", ".join(f"'{name}'" for name in names)
+                    for kind, names in missing.items()]
+        if problems or wrong:
+            raise BadRequestProblem(detail="; ".join(problems + wrong))
 
     @staticmethod
     def validate_parameter(

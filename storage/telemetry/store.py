@@ -18,6 +18,7 @@ Tables:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -143,8 +144,12 @@ class TelemetryStore:
                 "preserve_insertion_order": True,
             })
         except duckdb.Error as error:
+            # DuckDB's message names the file and the process holding its lock: log only.
+            logging.getLogger("commonwatt").error("telemetry store %s cannot be opened: %s",
+                                                  path, error)
             raise TelemetryUnavailable(
-                f"the telemetry store {path} cannot be opened: {error}") from error
+                "the telemetry store cannot be opened (another process may hold it); "
+                "the server log says more") from error
         self._write_lock = threading.Lock()
         self._group = threading.Condition()
         self._waiting: list[_Ticket[Any, Any]] = []
@@ -404,8 +409,10 @@ class TelemetryStore:
                     "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM sensors),"
                     " (SELECT count(*) FROM days WHERE NOT sealed),"
                     " (SELECT count(*) FROM unsorted_blocks)").fetchall()[0]
-        except (duckdb.Error, TelemetryUnavailable) as error:
-            return {"status": "error", "error": str(error).splitlines()[0][:200]}
+        except TelemetryUnavailable as error:
+            return {"status": "error", "error": error.detail}
+        except duckdb.Error as error:
+            return {"status": "error", "error": type(error).__name__}
         assert row is not None
         last = max((value[1] for value in list(self.latest.values())), default=None)
         return {"status": "ok", "readings": int(row[0]), "sensors": int(row[1]),

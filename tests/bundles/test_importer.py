@@ -168,6 +168,7 @@ def test_a_failure_while_writing_rolls_back_to_the_registry_as_it_was(session, m
     monkeypatch.setattr(importer.graph_store, "write_community_graph", failing_write)
     documents = reference_documents()
     documents[0]["members"] = {}
+    documents[1]["members"] = {}  # changed: an unchanged community is not rewritten
 
     with pytest.raises(Conflict):
         import_bundles(session, documents, dry_run=False, force=True)
@@ -304,3 +305,20 @@ def test_a_dry_run_says_a_held_id_is_not_available_without_naming_who_holds_it(s
     for refusal in refusals:
         assert "is not available" in refusal.message
         assert not [word for word in revealing if word in refusal.message], refusal.message
+
+
+def test_importing_what_is_stored_says_unchanged_and_rewrites_nothing(session):
+    imported(session, reference_documents())
+    member_ids = sorted(session.execute(select(Member.id)).scalars())
+    zero = {"areas": 0, "topology_nodes": 0, "members": 0, "delivery_points": 0, "assets": 0}
+    for dry_run in (True, False):
+        report = imported(session, reference_documents(), dry_run=dry_run, force=True)
+        for item in report["communities"]:
+            assert (item["action"], item["deleted"], item["inserted"]) == (
+                "unchanged", zero, zero)
+    assert sorted(session.execute(select(Member.id)).scalars()) == member_ids  # not rewritten
+    changed = valle_verde()
+    changed["members"]["rossi"]["status"] = "suspended"
+    report = imported(session, [changed], dry_run=True, force=True)
+    assert report["communities"][0]["action"] == "replaced"
+    assert report["communities"][0]["changes"]["members"]["changed"] == 1

@@ -65,19 +65,27 @@ def test_import_of_an_existing_community_needs_force(environment: dict, tmp_path
     path.write_bytes(to_yaml(community_doc("a")))
     assert main(["import", str(path)]) == 0
     assert main(["import", str(path)]) == 1
-    assert "force" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already registered: a" in err and "--force" in err and "with force" not in err
     assert main(["import", "--force", str(path)]) == 0
 
 
 def test_cli_errors_are_messages_not_tracebacks(environment: dict, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["import", str(tmp_path)]) == 2
     garbage = tmp_path / "garbage.yaml"
     garbage.write_bytes(b"\xff\xfe not utf-8")
     assert main(["import", str(garbage)]) == 1
+    path = tmp_path / "a.yaml"
+    path.write_bytes(to_yaml(community_doc("a")))
+    assert main(["import", str(path)]) == 0
     assert main(["export", "--community", "nope"]) == 1
     err = capsys.readouterr().err
-    assert "no such file" in err and "invalid_encoding" in err and "nope" in err
+    assert f"{tmp_path / 'missing.yaml'}: no such file" in err
+    assert f"{tmp_path} is a directory" in err
+    assert f"{garbage}: [invalid_encoding] the file is not UTF-8" in err
+    assert "the body" not in err and "nope" in err
     assert "Traceback" not in err
     with pytest.raises(SystemExit) as exit_info:
         main(["import"])
@@ -101,6 +109,74 @@ def test_users_create_reads_the_password_from_stdin(environment: dict) -> None:
     assert "user_exists" in again.stderr
     weak = run_cli(["users", "create", "b@example.org"], environment, stdin="short\n")
     assert weak.returncode == 1 and "weak_password" in weak.stderr
+    none = run_cli(["users", "create", "b@example.org"], environment)
+    assert none.returncode == 2 and "no password given" in none.stderr
+    listed = run_cli(["users", "list"], environment)
+    assert listed.returncode == 0 and listed.stdout == "admin@example.org\tadmin\n"
+
+
+def test_refusals_name_the_file_and_the_document_within_it(
+        environment: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_bytes(to_yaml(community_doc("a")) + b"---\n" + to_yaml(community_doc("b")))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([community_doc("c"), community_doc(
+        "d", members={"x": member_doc("x", area="nowhere")})]))
+    assert main(["import", str(good), str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}, document 2, /members/x/area: [unknown_area]" in err
+    assert "nothing was written" in err
+
+
+def test_json_bundle_files_import(environment: dict, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(community_doc("a")))
+    assert main(["import", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["communities"][0]["action"] == "created"
+    assert main(["import", "--dry-run", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["communities"][0]["action"] == "unchanged"
+
+
+def test_reading_commands_never_create_a_registry(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith("COMMONWATT_")}
+    for command in (["export"], ["users", "list"]):
+        result = subprocess.run([sys.executable, "-m", "handlers.cli", *command],
+                                cwd=elsewhere, env=environment, capture_output=True, text=True,
+                                timeout=120, check=False)
+        assert result.returncode == 1
+        assert f"there is no registry in the data directory {elsewhere / 'var'}" in result.stderr
+        assert "COMMONWATT_DATA_DIR" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_writing_commands_say_which_data_directory_is_new(tmp_path: Path) -> None:
+    environment = {**{key: value for key, value in os.environ.items()
+                      if not key.startswith("COMMONWATT_")},
+                   "COMMONWATT_DATA_DIR": str(tmp_path / "data")}
+    result = run_cli(["db", "upgrade"], environment)
+    assert result.returncode == 0
+    assert f"Using a new registry in the data directory {tmp_path / 'data'}" in result.stderr
+
+
+def test_help_shows_defaults_files_the_data_directory_and_the_environment() -> None:
+    def help_of(*command: str) -> str:
+        return subprocess.run([sys.executable, "-m", "handlers.cli", *command, "--help"],
+                              capture_output=True, text=True, check=True, timeout=60).stdout
+
+    serve = help_of("serve")
+    assert "default: 127.0.0.1" in serve and "default: 8000" in serve and "--reset" in serve
+    assert "COMMONWATT_DATA_DIR" in serve and "COMMONWATT_" in help_of()
+    importer = help_of("import")
+    assert "YAML or JSON" in importer and "FILE  " in importer and "a bundle file" in importer
+    unknown = subprocess.run([sys.executable, "-m", "handlers.cli", "export", "--bogus"],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("usage: commonwatt export")
+    assert "unrecognized arguments: --bogus" in unknown.stderr
 
 
 def test_db_upgrade_reports_the_revision(environment: dict) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 import openapi
 from storage.migrate import head_revision
-from tests.factories import Api, bearer
+from tests.factories import Api, bearer, make_user
 
 
 def test_anonymous_health_says_only_whether_the_service_is_up(api: Api) -> None:
@@ -79,3 +79,36 @@ def _walk(node: object) -> list[object]:
     if isinstance(node, list):
         return [value for child in node for value in _walk(child)]
     return []
+
+
+def test_the_index_links_to_where_to_start_and_the_root_redirects_to_it(api: Api) -> None:
+    root = api.client.get("/", follow_redirects=False)
+    assert root.status_code == 308 and root.headers["location"] == "/api/"
+    index = api.client.get("/api/")
+    assert index.status_code == 200
+    body = index.json()
+    assert body["links"] == {"openapi": "/api/openapi.json", "swagger_ui": "/api/ui/",
+                             "health": "/api/health", "version": "/api/version"}
+    for link in body["links"].values():
+        assert api.client.get(link).status_code == 200
+    spec = api.client.get("/api/openapi.json").json()
+    assert body["api_version"] == spec["info"]["version"] == "2026-11-23"
+    assert body["version"] == api.client.get("/api/health").json()["version"]
+    assert "software version" in spec["info"]["description"]
+
+
+def test_oauth2_password_login_for_swagger_ui(api: Api) -> None:
+    make_user(api.engine, "ops@example.org", password="a long enough password", role="admin")
+    spec = api.client.get("/api/openapi.json").json()
+    flow = spec["components"]["securitySchemes"]["oauth2Password"]["flows"]["password"]
+    assert flow["tokenUrl"] == "/api/auth/login"
+    answer = api.client.post(flow["tokenUrl"], data={
+        "grant_type": "password", "username": "ops@example.org",
+        "password": "a long enough password", "scope": "", "client_id": ""})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["token_type"] == "bearer"
+    me = api.client.get("/api/auth/me", headers=bearer(answer.json()["access_token"]))
+    assert me.status_code == 200 and me.json()["email"] == "ops@example.org"
+    wrong = api.client.post(flow["tokenUrl"],
+                            data={"username": "ops@example.org", "password": "wrong"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_credentials"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import openapi
+from handlers.app import create_app
+from handlers.settings import Settings
 from tests.factories import Api, community_doc, member_doc
 
 
@@ -147,3 +153,41 @@ def test_every_body_taking_operation_answers_413_and_415(
     assert huge.json()["code"] == "body_too_large"
     for status in ("413", "415"):
         assert status in operation["responses"], f"{operation['operationId']} documents {status}"
+
+
+def test_one_400_names_every_missing_required_parameter(api: Api) -> None:
+    answer = api.client.get("/api/telemetry/readings?sensor_id=sens-0010", headers=api.admin())
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert problem["code"] == "bad_request"
+    assert problem["detail"] == "missing required query parameters: 'channel', 'from', 'to'"
+
+
+def test_a_telemetry_file_held_by_another_process_shows_no_path_or_pid(
+        settings: Settings, tmp_path: Path) -> None:
+    path = settings.telemetry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; held = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(120)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        app = create_app(settings)
+        with app.test_client() as client:
+            health = client.get("/api/health").json()
+            api = Api(client=client, engine=app.runtime.engine)  # type: ignore[attr-defined]
+            api.import_yaml(community_doc("a", members={
+                "x": member_doc("x", sensors=("sens-0010",))}))
+            answer = client.get("/api/telemetry/channels", headers=api.admin())
+            latest = client.get("/api/telemetry/latest?sensor_id=sens-0010",
+                                headers=api.admin())
+        app.runtime.close()  # type: ignore[attr-defined]
+    finally:
+        holder.kill()
+        holder.wait()
+    shown = json.dumps([health, latest.json(), answer.json()])
+    assert latest.status_code == 503 and latest.json()["code"] == "telemetry_unavailable"
+    assert health["telemetry"]["status"] == "error"
+    assert str(tmp_path) not in shown and "PID" not in shown
+    assert str(holder.pid) not in shown
