@@ -93,7 +93,7 @@ def test_the_index_links_to_where_to_start_and_the_root_redirects_to_it(api: Api
         assert api.client.get(link).status_code == 200
     spec = api.client.get("/api/openapi.json").json()
     assert body["api_version"] == spec["info"]["version"] == "2026-11-23"
-    assert body["version"] == api.client.get("/api/health").json()["version"]
+    assert body["version"] == api.client.get("/api/version").json()["version"]
     assert "software version" in spec["info"]["description"]
 
 
