@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Generator
 from pathlib import Path
 
 from starlette.responses import StreamingResponse
@@ -16,7 +18,7 @@ class SpooledFileResponse(StreamingResponse):
     cut short by a client going away before or during the body, or never sent at all."""
 
     def __init__(self, path: Path, *, media_type: str, headers: dict[str, str]) -> None:
-        self._chunks = stream_file(path)
+        self._chunks: Generator[bytes, None, None] = stream_file(path)
         super().__init__(self._chunks, media_type=media_type, headers=headers)
         self._path = path
         self._deleted = weakref.finalize(self, path.unlink, missing_ok=True)
@@ -25,8 +27,8 @@ class SpooledFileResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            try:
-                self._chunks.close()  # closes the file the generator reads
-            except ValueError:  # still running in a worker thread: it ends on its own
-                pass
+            # Closes the file the generator reads (ValueError: it is still running in a
+            # worker thread, and ends on its own).
+            with contextlib.suppress(ValueError):
+                self._chunks.close()
             self._deleted()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,7 +87,7 @@ def _write_xlsx(cursor: object, sql: str, path: Path) -> None:
     workbook.close()
 
 
-def stream_file(path: Path) -> Iterator[bytes]:
+def stream_file(path: Path) -> Generator[bytes, None, None]:
     """The file's bytes in chunks; the file is deleted once read (or abandoned)."""
     try:
         with path.open("rb") as handle:
