@@ -45,6 +45,7 @@ _STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + name for name in ("str", "null", "boo
 _TIMESTAMP, _MERGE, _MAP, _SEQ = (_TAG + name for name in ("timestamp", "merge", "map", "seq"))
 _IMPLICIT: dict[Any, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_DIGITS_LIMIT = "Exceeds the limit"  # int()'s message beyond sys.get_int_max_str_digits()
 _CONSTRUCTOR = SafeConstructor()
 _BOOLS: dict[str, bool] = SafeConstructor.bool_values
 
@@ -130,13 +131,17 @@ def _convert(tag: str, value: str, event: Any) -> Any:
                                     code="invalid_yaml")
         return result
     if tag == _INT:
-        if _DECIMAL.fullmatch(value):
-            return int(value)
         try:
+            if _DECIMAL.fullmatch(value):
+                return int(value)
             return _CONSTRUCTOR.construct_yaml_int(ScalarNode(tag, value))
         except (ValueError, IndexError) as error:
+            if _DIGITS_LIMIT in str(error):  # Python's int-string conversion limit
+                raise BundleSyntaxError(
+                    f"an integer of {len(value)} characters is too long to store"
+                    f"{_where(event)}", code="invalid_value") from error
             raise BundleSyntaxError(
-                f"{value!r} is not an integer{_where(event)}", code="invalid_yaml"
+                f"{value[:40]!r} is not an integer{_where(event)}", code="invalid_yaml"
             ) from error
     # float
     try:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from bundles.errors import Refusal
 from storage import claims
 from storage import graph as graph_store
-from storage.exportable import KEY_PATTERN
+from storage.exportable import KEY_PATTERN, SENSOR_ID_PATTERN
 from storage.graph import BUNDLE_SHAPE_KEY
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "community.schema.json"
@@ -287,6 +287,10 @@ class _Invariants:
                 asset_keys[key] = member_key
             sensor = properties.get("sensor_id")
             if isinstance(sensor, str):
+                if not SENSOR_ID_PATTERN.fullmatch(sensor):
+                    self.add(index, pointer(*here, "sensor_id"), "invalid_sensor_id",
+                             f"the sensor id {sensor[:40]!r} does not match "
+                             f"{SENSOR_ID_PATTERN.pattern}")
                 self.unique(self.sensors, sensor, index, (*here, "sensor_id"), "sensor")
             pod = properties.get("pod")
             if asset_type == "meter" and isinstance(pod, str) and pod not in own_points:

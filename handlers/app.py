@@ -47,6 +47,7 @@ from handlers.validation import validator_map
 from storage.db import create_registry_engine
 from storage.errors import StorageError
 from storage.migrate import upgrade
+from storage.telemetry.errors import TelemetryUnavailable
 
 BASE_PATH = "/api"
 
@@ -79,12 +80,24 @@ def create_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     return Runtime(settings=settings, engine=engine, jwt_secret=settings.resolved_jwt_secret())
 
 
+def open_telemetry(runtime: Runtime) -> None:
+    """Open the telemetry store now rather than on first use; a store that cannot be opened
+    is logged, and its requests answer 503 as before."""
+    try:
+        runtime.telemetry  # noqa: B018 - opened on first access
+    except TelemetryUnavailable as error:
+        logging.getLogger("commonwatt").warning("telemetry store unavailable: %s", error)
+
+
 def closing_on_shutdown(runtime: Runtime) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """An ASGI lifespan that freezes what starting made for the garbage collector, and closes
     the runtime when the server stops (SIGTERM, Ctrl-C)."""
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        # Opening the telemetry store sweeps what an earlier run left in its temporary
+        # directory (uploads and exports cut short by a crash).
+        await asyncio.to_thread(open_telemetry, runtime)
         # What starting made (the spec, its validators, the routes: some 150,000 objects)
         # lives as long as the server: out of the collector's way, a large answer no longer
         # pays for full collections walking it.

@@ -98,7 +98,8 @@ async def ingest_readings(token_info: dict[str, Any]) -> dict[str, Any]:
         try:
             result = await in_thread(ingest_file, store, path, media_type,
                                      authorize=_authorizer(runtime, caller),
-                                     max_future_ms=max_future_ms)
+                                     max_future_ms=max_future_ms,
+                                     max_rows=runtime.settings.telemetry_upload_max_rows)
         finally:
             path.unlink(missing_ok=True)
         return _answer(result)

@@ -16,8 +16,10 @@ from storage.errors import Conflict, Invalid, InvalidCursor, NotFound, StorageEr
 from storage.telemetry.errors import (
     MalformedUpload,
     QueryTooLarge,
+    RangeTooLong,
     ReadingsRefused,
     TelemetryUnavailable,
+    TooManyReadings,
 )
 
 logger = logging.getLogger("commonwatt")
@@ -110,8 +112,10 @@ def as_problem(error: Exception) -> Problem:
                        extra={"errors": error.refusals, "refused": error.refused})
     if isinstance(error, MalformedUpload):
         return Problem(400, error.code, error.detail)
-    if isinstance(error, QueryTooLarge):
+    if isinstance(error, (QueryTooLarge, RangeTooLong)):
         return Problem(422, error.code, error.detail)
+    if isinstance(error, TooManyReadings):
+        return Problem(413, error.code, error.detail)
     if isinstance(error, TelemetryUnavailable):
         return Problem(503, error.code, error.detail, headers={"Retry-After": "5"})
     if isinstance(error, BundleRefused):

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     telemetry_threads: int = Field(default=2, ge=1, le=64)
     telemetry_upload_max_bytes: int = Field(
         default=4096 * MIB, ge=1024, description="Largest CSV, NDJSON or Parquet upload.")
+    telemetry_upload_max_rows: int = Field(
+        default=10_000_000, ge=1, description="Most readings one upload may hold.")
     telemetry_max_future_seconds: int = Field(
         default=300, ge=0, description="How far in the future a reading's ts may be.")
     telemetry_compact_interval_seconds: float = Field(

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import StreamingResponse
-
 from handlers.access import admin_community, caller_of, readable_sensors
+from handlers.downloads import SpooledFileResponse
 from handlers.instants import MAX_DAYS, iso, iso_many, parse_dates, parse_range, zone_of
 from handlers.problems import Problem
 from handlers.runtime import current_runtime, in_thread
 from storage import access
 from storage.telemetry import balance, balance_view, queries
 from storage.telemetry.channels import BY_NAME, CATALOG
-from storage.telemetry.export import export_file, stream_file
+from storage.telemetry.export import export_file
 
 EXPORT_MEDIA_TYPES = {
     "csv": "text/csv",
@@ -240,12 +239,12 @@ def _own_member_keys(email: str, community_key: str) -> set[str]:
 
 async def export_readings(sensor_id: list[str], token_info: dict[str, Any],
                           channel: str | None = None, format: str = "csv",
-                          **arguments: str) -> StreamingResponse:
+                          **arguments: str) -> SpooledFileResponse:
     low, high = parse_range(arguments)
     _readable(token_info, sensor_id)
     path = await in_thread(export_file, current_runtime().telemetry, sensor_ids=sensor_id,
                            channel=channel, low=low, high=high, file_format=format)
     filename = f"readings-{iso(low)[:10]}-{iso(high)[:10]}.{format}"
-    return StreamingResponse(
-        stream_file(path), media_type=EXPORT_MEDIA_TYPES[format],
+    return SpooledFileResponse(
+        path, media_type=EXPORT_MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -11,7 +11,12 @@ from sqlmodel import Session, col, select
 from storage.claims import held_sensors, lock_claims
 from storage.communities import lock_community
 from storage.errors import Conflict, Invalid, NotFound
-from storage.exportable import ASSET_PROPERTIES_DEPTH, require_key, require_storable
+from storage.exportable import (
+    ASSET_PROPERTIES_DEPTH,
+    require_key,
+    require_sensor_id,
+    require_storable,
+)
 from storage.members import member_for_write
 from storage.models import Asset, DeliveryPoint, Member
 from storage.pagination import Page, paginate
@@ -147,6 +152,7 @@ def put_asset(
     if asset_type == METER and columns["sensor_id"] is None:
         raise Invalid("a meter needs a sensor_id", code="sensor_required")
     if columns["sensor_id"] is not None:
+        require_sensor_id(columns["sensor_id"])
         lock_claims(session)  # before the community's row: locks are taken in one order
     lock_community(session, community_id=community_id)
     member = member_for_write(session, community_id=community_id, key=member_key)

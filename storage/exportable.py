@@ -11,6 +11,9 @@ from storage.errors import Invalid
 # The bundle format's keys (members, areas, assets, operators). Match with fullmatch: the
 # schema's `^...$` lets Python's re accept a final newline.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# A sensor id as written (API asset writes, bundle import): key-like, so that it can't start
+# a spreadsheet formula (= + - @) in an export. Reads still accept any stored id.
+SENSOR_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
 # How deep a bundle document may nest (YAML and JSON alike).
 DEFAULT_MAX_DEPTH = 64
 # What no database column can hold: NUL characters, lone surrogates.
@@ -29,6 +32,13 @@ def require_key(key: str, *, what: str) -> None:
     if not KEY_PATTERN.fullmatch(key):
         raise Invalid(f"the {what} key {key!r} does not match {KEY_PATTERN.pattern}",
                       code="invalid_key")
+
+
+def require_sensor_id(sensor_id: str) -> None:
+    """Invalid (invalid_sensor_id) unless `sensor_id` is key-like."""
+    if not SENSOR_ID_PATTERN.fullmatch(sensor_id):
+        raise Invalid(f"the sensor id {sensor_id[:40]!r} does not match "
+                      f"{SENSOR_ID_PATTERN.pattern}", code="invalid_sensor_id")
 
 
 def require_storable(value: Any, *, what: str, depth: int) -> None:

@@ -15,8 +15,12 @@ import numpy as np
 MINUTE_MS = 60_000
 QUARTER_MS = 15 * MINUTE_MS
 HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
 FIXED_BUCKETS = {"15min": QUARTER_MS, "hour": HOUR_MS}
 CALENDAR_BUCKETS = ("day", "week", "month")
+# The longest range each bucket size may cover, in days: what bounds the bucket edges and
+# the slots (up to 96 a day) a query builds before reading anything.
+MAX_RANGE_DAYS = {"15min": 400, "hour": 1830, "day": 3660, "week": 7320, "month": 7320}
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,19 @@ class Buckets:
         slots = np.arange(self.edges[0], self.edges[-1], self.slot_ms, dtype=np.int64)
         index = np.searchsorted(self.edges, slots, side="right") - 1
         return slots, self.edges[index], self.edges[index + 1]
+
+
+def most_buckets(low_ms: int, high_ms: int, bucket: str) -> int:
+    """How many buckets at most cover [low_ms, high_ms), by arithmetic alone (a local day
+    lasts 23 to 25 hours, so calendar counts allow a few more)."""
+    span = max(0, high_ms - low_ms)
+    if bucket in FIXED_BUCKETS:
+        return span // FIXED_BUCKETS[bucket] + 2
+    if bucket == "day":
+        return span // DAY_MS + 3
+    if bucket == "week":
+        return span // (7 * DAY_MS) + 3
+    return span // (28 * DAY_MS) + 3
 
 
 def local_midnight_ms(day: date, zone: ZoneInfo) -> int:

@@ -25,10 +25,23 @@ class MalformedUpload(StorageError):
     code = "malformed_upload"
 
 
+class TooManyReadings(StorageError):
+    """An upload holding more readings than the configured cap (a small compressed file can
+    hold millions)."""
+
+    code = "too_many_readings"
+
+
 class QueryTooLarge(StorageError):
     """A query whose answer would exceed what the API returns in one response."""
 
     code = "query_too_large"
+
+
+class RangeTooLong(StorageError):
+    """A query range longer than the bucket or resolution asked allows."""
+
+    code = "range_too_long"
 
 
 class TelemetryUnavailable(StorageError):

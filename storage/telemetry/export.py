@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,8 +17,15 @@ from storage.telemetry.store import TelemetryStore
 XLSX_MAX_ROWS = 1_048_575  # a worksheet's 1,048,576 rows, less the header
 CHUNK_BYTES = 1 << 20
 CHANNEL_NAMES = "[" + ", ".join(f"'{channel.name}'" for channel in CATALOG) + "]"
+# A text cell a spreadsheet would read as a formula (or a DDE call) starts with one of these;
+# CSV exports prefix such a cell with an apostrophe (the OWASP advice), so it stays text.
+FORMULA_STARTS = "=+-@\t\r"
+CSV_SAFE_SENSOR_ID = (
+    "CASE WHEN left(s.sensor_id, 1) IN ("
+    + ", ".join(f"chr({ord(char)})" for char in FORMULA_STARTS)
+    + ") THEN chr(39) || s.sensor_id ELSE s.sensor_id END")
 SELECT_SQL = f"""
-SELECT s.sensor_id, {CHANNEL_NAMES}[r.channel] AS channel,
+SELECT {{sensor_id}} AS sensor_id, {CHANNEL_NAMES}[r.channel] AS channel,
        strftime(make_timestamp(r.ts * 1000), '%Y-%m-%dT%H:%M:%S.%gZ') AS ts, r.value
 FROM readings r JOIN sensors s ON s.sensor = r.sensor
 WHERE r.sensor IN (SELECT sensor FROM wanted_sensors) {{channel_filter}}
@@ -37,7 +44,9 @@ def export_file(store: TelemetryStore, *, sensor_ids: list[str], channel: str | 
     os.close(descriptor)
     path = Path(name)
     channel_filter = "" if channel is None else f"AND r.channel = {code_of(channel)}"
-    sql = SELECT_SQL.format(channel_filter=channel_filter, low=int(low), high=int(high))
+    sensor_id = CSV_SAFE_SENSOR_ID if file_format == "csv" else "s.sensor_id"
+    sql = SELECT_SQL.format(sensor_id=sensor_id, channel_filter=channel_filter, low=int(low),
+                            high=int(high))
     try:
         with store.reader() as cursor:
             cursor.register("wanted_sensors", pa.table({"sensor": pa.array(keys, pa.int32())}))
@@ -63,7 +72,10 @@ def _write_xlsx(cursor: object, sql: str, path: Path) -> None:
         raise QueryTooLarge(
             f"{count} readings exceed the {XLSX_MAX_ROWS} rows of an XLSX worksheet; "
             "export them as CSV or Parquet, or choose a shorter range")
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    # Every cell as given: a sensor id "=HYPERLINK(...)" is text, not a formula or a link.
+    workbook = xlsxwriter.Workbook(str(path), {
+        "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+        "strings_to_numbers": False})
     sheet = workbook.add_worksheet("readings")
     sheet.write_row(0, 0, ["sensor_id", "channel", "ts", "value"])
     reader = cursor.sql(sql).to_arrow_reader(50_000)  # type: ignore[attr-defined]
@@ -75,7 +87,7 @@ def _write_xlsx(cursor: object, sql: str, path: Path) -> None:
     workbook.close()
 
 
-def stream_file(path: Path) -> Iterator[bytes]:
+def stream_file(path: Path) -> Generator[bytes, None, None]:
     """The file's bytes in chunks; the file is deleted once read (or abandoned)."""
     try:
         with path.open("rb") as handle:

@@ -9,6 +9,7 @@ then one transaction replaces the stored readings of the same identity and appen
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.telemetry.channels import CATALOG
-from storage.telemetry.errors import MalformedUpload, ReadingsRefused
+from storage.telemetry.errors import MalformedUpload, ReadingsRefused, TooManyReadings
 from storage.telemetry.store import DAY_MS, SeriesStats, TelemetryStore, floor_sql, now_ms
 
 MAX_REFUSALS = 100
@@ -197,6 +198,17 @@ def _parse_instant(text: str) -> int | None:
 
 UPLOAD_FORMATS = {"text/csv": "csv", "application/x-ndjson": "ndjson",
                   "application/vnd.apache.parquet": "parquet"}
+# The value column's types read as numbers (DuckDB's names; DECIMAL(p, s) by its prefix).
+NUMBER_COLUMN_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                       "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE",
+                       "DECIMAL")
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s'\"]+")
+# Errors of reading an upload: DuckDB's (some readers raise its base class, such as a
+# Parquet footer's "Footer length error") and Arrow's, except the store's own faults.
+READ_ERRORS = (duckdb.Error, pa.ArrowException)
+STORE_FAULTS = (duckdb.PermissionException, duckdb.OutOfMemoryException,
+                duckdb.TransactionException, duckdb.InternalException, duckdb.FatalException,
+                duckdb.InterruptException)
 _TEXT_INSTANT = (
     "CASE WHEN regexp_matches(CAST({col} AS VARCHAR),"
     r" '^\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{{1,9}})?)?(Z|z|[+-]\d\d(:?\d\d)?)$')"
@@ -218,8 +230,10 @@ def _upload_source(cursor: duckdb.DuckDBPyConnection, path: Path, kind: str) -> 
         reader = f"read_parquet({quoted})"
     try:
         described = cursor.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-    except duckdb.Error as error:
-        raise MalformedUpload(f"the {kind} upload cannot be read: {_first_line(error)}") from error
+    except READ_ERRORS as error:
+        if isinstance(error, STORE_FAULTS):
+            raise
+        raise unreadable(kind, error, path) from error
     types = {str(row[0]): str(row[1]).upper() for row in described}
     missing = sorted(READING_KEYS - set(types))
     if missing:
@@ -236,8 +250,13 @@ def _upload_source(cursor: duckdb.DuckDBPyConnection, path: Path, kind: str) -> 
         ts_expr = "CAST(NULL AS BIGINT)"  # an instant without a UTC offset: refused
     else:
         ts_expr = _TEXT_INSTANT.format(col="ts")
-    number = ("TRY_CAST(value AS DOUBLE)" if types["value"] in ("VARCHAR", "BLOB")
-              or not types["value"] else "CAST(value AS DOUBLE)")
+    if types["value"] in ("VARCHAR", "BLOB") or not types["value"]:
+        number = "TRY_CAST(value AS DOUBLE)"
+    elif types["value"].startswith(NUMBER_COLUMN_TYPES):
+        number = "CAST(value AS DOUBLE)"
+    else:
+        raise MalformedUpload(f"the {kind} upload's column value has the type "
+                              f"{types['value'][:60]}; expected numbers (or text holding them)")
     if kind == "parquet":
         row_index = "file_row_number"
         reader = reader[:-1] + ", file_row_number = true)"
@@ -250,6 +269,14 @@ def _upload_source(cursor: duckdb.DuckDBPyConnection, path: Path, kind: str) -> 
 
 def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+
+
+def unreadable(kind: str, error: Exception, path: Path) -> MalformedUpload:
+    """MalformedUpload for an upload DuckDB or Arrow cannot read: the reader's reason, with
+    no file name or path of the server in it."""
+    reason = _first_line(error).replace(str(path), "the file").replace(path.name, "the file")
+    reason = ABSOLUTE_PATH.sub("the file", reason)
+    return MalformedUpload(f"the {kind} upload cannot be read: {reason}")
 
 
 # -- the write -----------------------------------------------------------------------
@@ -449,31 +476,34 @@ JOIN channel_codes c ON c.name = s.channel
 
 
 def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize: Authorize,
-                max_future_ms: int) -> IngestResult:
-    """Check and store an uploaded CSV, NDJSON or Parquet file, all or nothing. Reading and
-    checking the file happen on a private cursor before the write lock is taken, so that
-    one upload is staged while another is written."""
+                max_future_ms: int, max_rows: int | None = None) -> IngestResult:
+    """Check and store an uploaded CSV, NDJSON or Parquet file (in the store's temporary
+    directory, the only one its SQL may read), all or nothing; TooManyReadings beyond
+    `max_rows`. Reading and checking the file happen on a private cursor before the write
+    lock is taken, so that one upload is staged while another is written."""
     kind = UPLOAD_FORMATS[media_type]
     with store.scratch() as cursor:
-        source = _upload_source(cursor, path, kind)
-        # A Parquet file is read again where needed (a columnar scan costs less than a
-        # copy); a text file is parsed once into a temporary table.
-        stage = "VIEW" if kind == "parquet" else "TABLE"
         try:
+            source = _upload_source(cursor, path, kind)
+            # A Parquet file is read again where needed (a columnar scan costs less than a
+            # copy); a text file is parsed once into a temporary table.
+            stage = "VIEW" if kind == "parquet" else "TABLE"
             cursor.execute(f"CREATE OR REPLACE TEMP {stage} staged AS {source}")
-            if kind == "parquet":
-                cursor.execute("SELECT count(*) FROM staged").fetchall()  # reads the footer
-        except (duckdb.InvalidInputException, duckdb.ConversionException,
-                duckdb.IOException) as error:
-            raise MalformedUpload(
-                f"the {kind} upload cannot be read: {_first_line(error)}") from error
-        allowed, total, table = _check_upload(cursor, authorize=authorize,
-                                              max_future_ms=max_future_ms)
-        figures = cursor.execute(FIGURES_SQL.format(source=table)).fetchnumpy()
-        day_of_ts = floor_sql("ts", DAY_MS, nonnegative=bool(
-            len(figures["first_ts"]) and figures["first_ts"].min() >= 0))
-        days = [int(row[0]) for row in cursor.execute(
-            f"SELECT DISTINCT {day_of_ts} // {DAY_MS} FROM {table} ORDER BY 1").fetchall()]
+            rows = int(_one(cursor, "SELECT count(*) FROM staged")[0])  # Parquet: its footer
+            if max_rows is not None and rows > max_rows:
+                raise TooManyReadings(f"the upload holds {rows} readings; at most {max_rows} "
+                                      "are taken in one upload: split it")
+            allowed, total, table = _check_upload(cursor, authorize=authorize,
+                                                  max_future_ms=max_future_ms)
+            figures = cursor.execute(FIGURES_SQL.format(source=table)).fetchnumpy()
+            day_of_ts = floor_sql("ts", DAY_MS, nonnegative=bool(
+                len(figures["first_ts"]) and figures["first_ts"].min() >= 0))
+            days = [int(row[0]) for row in cursor.execute(
+                f"SELECT DISTINCT {day_of_ts} // {DAY_MS} FROM {table} ORDER BY 1").fetchall()]
+        except READ_ERRORS as error:
+            if isinstance(error, STORE_FAULTS):
+                raise
+            raise unreadable(kind, error, path) from error
         accepted = total if table == "staged" else int(
             _one(cursor, "SELECT count(*) FROM deduped")[0])
         with store.writer(cursor):

@@ -13,12 +13,21 @@ import numpy as np
 
 from storage.errors import InvalidCursor
 from storage.telemetry import partials
-from storage.telemetry.buckets import buckets_for, day_buckets, local_date, local_midnight_ms
+from storage.telemetry.buckets import (
+    DAY_MS,
+    MAX_RANGE_DAYS,
+    buckets_for,
+    day_buckets,
+    local_date,
+    local_midnight_ms,
+    most_buckets,
+)
 from storage.telemetry.channels import BY_CODE, code_of
-from storage.telemetry.errors import QueryTooLarge
+from storage.telemetry.errors import QueryTooLarge, RangeTooLong
 from storage.telemetry.store import HOUR_MS, TelemetryStore, now_ms
 
 MAX_BUCKET_ROWS = 200_000
+MAX_SERIES_DAYS = 7320  # a series covers at most 20 years
 PAGE_MAX = 1000
 CURSOR_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -115,7 +124,9 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
     range is cut into max_points / 4 slices (of whole hours, when that makes them at least
     two hours long, so that sealed days are read from the hourly rollup), each keeping its
     first, last, lowest and highest reading; the first and the last reading of the range
-    always stay. A sensor with at most max_points readings in the range gets them all."""
+    always stay. A sensor with at most max_points readings in the range gets them all.
+    RangeTooLong beyond MAX_SERIES_DAYS."""
+    _check_range(low, high, MAX_SERIES_DAYS, "series")
     keys = store.sensor_keys(sensor_ids)
     found: dict[int, Series] = {}
     if keys and low < high:
@@ -295,9 +306,30 @@ class Aggregates:
         return Buckets(*(self.columns[name][begin:end] for name in BUCKET_FIELDS))
 
 
+def check_aggregate_cost(*, low: int, high: int, bucket: str, sensors: int) -> None:
+    """QueryTooLarge when the buckets of [low, high) for `sensors` sensors may exceed
+    MAX_BUCKET_ROWS, RangeTooLong when the range is longer than the bucket size allows:
+    reckoned without building anything."""
+    count = most_buckets(low, high, bucket)
+    if count * max(1, sensors) > MAX_BUCKET_ROWS:
+        raise QueryTooLarge(
+            f"about {count} buckets for {sensors} sensors exceed the {MAX_BUCKET_ROWS}"
+            " buckets one answer holds; choose a longer bucket or a shorter range")
+    _check_range(low, high, MAX_RANGE_DAYS[bucket], f"{bucket} buckets")
+
+
+def _check_range(low: int, high: int, max_days: int, what: str) -> None:
+    if high - low > max_days * DAY_MS:
+        raise RangeTooLong(f"{what} cover at most {max_days} days; this range has "
+                           f"{-(-(high - low) // DAY_MS)}")
+
+
 def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: int,
                high: int, bucket: str, zone: ZoneInfo) -> Aggregates:
-    """Each sensor's buckets over [low, high); buckets without a reading are left out."""
+    """Each sensor's buckets over [low, high); buckets without a reading are left out.
+    QueryTooLarge or RangeTooLong, before any bucket is built, for too many buckets or too
+    long a range for the bucket size."""
+    check_aggregate_cost(low=low, high=high, bucket=bucket, sensors=len(sensor_ids))
     buckets = buckets_for(low, high, bucket, zone)
     if (len(buckets.edges) - 1) * max(1, len(sensor_ids)) > MAX_BUCKET_ROWS:
         raise QueryTooLarge(

@@ -123,6 +123,28 @@ def floor_sql(column: str, unit: int, *, nonnegative: bool = False) -> str:
     return f"({column} - (({column} % {unit}) + {unit}) % {unit})"
 
 
+def confine_file_access(connection: duckdb.DuckDBPyConnection, directory: Path) -> None:
+    """Let SQL on `connection` read and write files in `directory` only (uploads are staged,
+    exports written there), load no extension, and change neither setting again."""
+    quoted = "'" + str(directory).replace("'", "''") + "/'"
+    connection.execute(f"SET allowed_directories = [{quoted}]")
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
+
+
+SPOOL_PREFIXES = ("upload-", "export-")
+
+
+def sweep_temp_files(directory: Path) -> int:
+    """Delete spooled uploads and exports left in `directory`; how many."""
+    removed = 0
+    for entry in directory.iterdir():
+        if entry.name.startswith(SPOOL_PREFIXES) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def now_ms() -> int:
     """The current instant in UTC epoch milliseconds."""
     return time.time_ns() // 1_000_000
@@ -134,7 +156,7 @@ class TelemetryStore:
     def __init__(self, path: Path, *, memory_limit_mb: int = 1024, threads: int = 2) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.temp_dir = path.parent / "telemetry.tmp"
+        self.temp_dir = (path.parent / "telemetry.tmp").resolve()
         self.temp_dir.mkdir(exist_ok=True)
         try:
             self._connection = duckdb.connect(str(path), config={
@@ -142,7 +164,10 @@ class TelemetryStore:
                 "threads": threads,
                 "temp_directory": str(self.temp_dir),
                 "preserve_insertion_order": True,
+                "autoload_known_extensions": False,
+                "autoinstall_known_extensions": False,
             })
+            confine_file_access(self._connection, self.temp_dir)
         except duckdb.Error as error:
             # DuckDB's message names the file and the process holding its lock: log only.
             logging.getLogger("commonwatt").error("telemetry store %s cannot be opened: %s",
@@ -150,6 +175,9 @@ class TelemetryStore:
             raise TelemetryUnavailable(
                 "the telemetry store cannot be opened (another process may hold it); "
                 "the server log says more") from error
+        # The file is ours now (DuckDB locks it): what an earlier run left in the temporary
+        # directory (an upload or export cut short by a crash) is nobody's.
+        sweep_temp_files(self.temp_dir)
         self._write_lock = threading.Lock()
         self._group = threading.Condition()
         self._waiting: list[_Ticket[Any, Any]] = []

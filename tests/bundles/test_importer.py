@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,3 +323,29 @@ def test_importing_what_is_stored_says_unchanged_and_rewrites_nothing(session):
     report = imported(session, [changed], dry_run=True, force=True)
     assert report["communities"][0]["action"] == "replaced"
     assert report["communities"][0]["changes"]["members"]["changed"] == 1
+
+
+def test_sensor_ids_must_be_key_like(session):
+    """A sensor id that a spreadsheet would read as a formula is refused at import."""
+    document = valle_verde()
+    meters = next(member["assets"]["meter"] for member in document["members"].values()
+                  if "meter" in member.get("assets", {}))
+    meter = next(iter(meters.values()))
+    meter["sensor_id"] = '=HYPERLINK("http://evil.example","click")'
+    with pytest.raises(BundleRefused) as refused:
+        imported(session, [document])
+    assert [refusal.code for refusal in refused.value.refusals] == ["invalid_sensor_id"]
+
+
+def test_every_sensor_id_of_the_reference_and_example_bundles_is_key_like():
+    from storage.exportable import SENSOR_ID_PATTERN
+
+    paths = [*REFERENCE_BUNDLES_DIR.glob("*.yaml"),
+             *(Path(__file__).parents[2] / "bundles" / "examples").glob("*.yaml")]
+    sensor_ids = [properties["sensor_id"] for path in paths
+                  for document in parse_yaml_documents(path.read_bytes())
+                  for member in document["members"].values()
+                  for assets in (member.get("assets") or {}).values()
+                  for properties in assets.values() if "sensor_id" in properties]
+    assert len(paths) >= 4 and sensor_ids
+    assert all(SENSOR_ID_PATTERN.fullmatch(sensor_id) for sensor_id in sensor_ids)

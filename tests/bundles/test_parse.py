@@ -216,3 +216,8 @@ def test_a_json_bundle_holds_only_what_the_registry_can_store(document, code):
         parse_json_bundle(document, max_depth=8)
 
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize("digits", ["9" * 4301, "-" + "1" * 5000, "1_" * 4400 + "1"])
+def test_an_integer_beyond_pythons_conversion_limit_is_an_invalid_value(digits):
+    assert syntax_code(f"a: {digits}\n".encode()) == "invalid_value"

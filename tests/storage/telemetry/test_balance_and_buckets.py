@@ -125,7 +125,7 @@ def test_readings_before_1970_fall_in_their_own_hour_and_day(
     if sent_as == "json":
         _put(store, rows)
     else:
-        upload = tmp_path / "readings.csv"
+        upload = store.temp_dir / "upload-readings.csv"  # where uploads are spooled
         upload.write_text("sensor_id,channel,ts,value\n"
                           + "".join(f"{','.join(map(str, row))}\n" for row in rows))
         ingest_file(store, upload, "text/csv", authorize=lambda ids: ids,

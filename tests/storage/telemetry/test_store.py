@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from storage.telemetry import queries
 from storage.telemetry.compaction import compact
@@ -46,3 +47,35 @@ def test_a_rollup_without_extremes_is_rebuilt_by_the_compaction(tmp_path: Path) 
         assert exact[0].raw_count == 2880 and max(exact[0].value) == 6.0
     finally:
         store.close()
+
+
+def test_sql_on_the_store_reads_and_writes_no_file_outside_its_temporary_directory(
+        tmp_path: Path) -> None:
+    store = TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=128)
+    outside = tmp_path / "outside.csv"
+    inside = store.temp_dir / "export-inside.csv"
+    try:
+        with store.scratch() as cursor:
+            for statement in ("SELECT * FROM read_csv('/etc/passwd')",
+                              f"COPY (SELECT 1 AS a) TO '{outside}'",
+                              f"ATTACH '{tmp_path / 'other.duckdb'}' AS other",
+                              "SET enable_external_access = true",
+                              "SET allowed_directories = ['/']",
+                              "LOAD httpfs"):
+                with pytest.raises(duckdb.Error):
+                    cursor.execute(statement)
+            cursor.execute(f"COPY (SELECT 1 AS a) TO '{inside}'")  # exports stay possible
+            read_back = f"SELECT a FROM read_csv('{inside}')"  # noqa: S608 - a temp path
+            assert cursor.execute(read_back).fetchall() == [(1,)]
+        assert not outside.exists()
+    finally:
+        store.close()
+
+
+def test_opening_the_store_sweeps_spooled_files_an_earlier_run_left(tmp_path: Path) -> None:
+    temp_dir = tmp_path / "telemetry.tmp"
+    temp_dir.mkdir()
+    for name in ("upload-abc", "export-def.csv"):
+        (temp_dir / name).write_bytes(b"x" * 1000)
+    TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=128).close()
+    assert list(temp_dir.iterdir()) == []
