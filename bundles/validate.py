@@ -536,7 +536,7 @@ def registry_refusals(session: Session, documents: dict[int, dict[str, Any]],
                         Callable[[list[str]], set[str]], str, str], ...] = (
         (sensors, lambda values: claims.held_sensors(
             session, sensor_ids=values, excluding_community_ids=replaced_ids),
-         "sensor_held", "the sensor {!r} is held by an active member of another community"),
+         "sensor_held", "the sensor {!r} is held in another community"),
         (points, lambda values: claims.held_delivery_points(
             session, dp_ids=values, excluding_community_ids=replaced_ids),
          "delivery_point_held",

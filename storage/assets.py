@@ -122,7 +122,7 @@ def _require_sensor_free(
         raise Conflict(f"sensor {sensor_id!r} is carried by asset {same_community!r} already",
                        code="sensor_exists")
     if held_sensors(session, sensor_ids=[sensor_id], excluding_community_ids={community_id}):
-        raise Conflict(f"sensor {sensor_id!r} is held by an active member of another community",
+        raise Conflict(f"sensor {sensor_id!r} is held in another community",
                        code="sensor_held")
 
 

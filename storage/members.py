@@ -274,8 +274,8 @@ def set_member_status(session: Session, *, community_id: int, key: str, status: 
 
 
 def _require_claims_free(session: Session, member: Member) -> None:
-    """Conflict when an active member of another community holds one of the member's sensors
-    or delivery points (the caller took lock_claims)."""
+    """Conflict when another community holds one of the member's sensors, or an active member
+    of another community one of its delivery points (the caller took lock_claims)."""
     assert member.id is not None
     sensors = session.exec(
         select(Asset.sensor_id).where(Asset.member_id == member.id,
@@ -284,8 +284,8 @@ def _require_claims_free(session: Session, member: Member) -> None:
     held = held_sensors(session, sensor_ids=[sensor for sensor in sensors if sensor is not None],
                         excluding_community_ids={member.community_id})
     if held:
-        raise Conflict(f"the member can't be active: {_listed('sensor', held)} held by an "
-                       "active member of another community", code="sensor_held")
+        raise Conflict(f"the member can't be active: {_listed('sensor', held)} held in "
+                       "another community", code="sensor_held")
     points = session.exec(
         select(DeliveryPoint.dp_id).where(DeliveryPoint.member_id == member.id)).all()
     held = held_delivery_points(session, dp_ids=points,

@@ -7,8 +7,8 @@ import time
 import pytest
 import yaml
 
-from bundles.errors import BundleSyntaxError, BundleTooLarge
 from bundles import parse
+from bundles.errors import BundleSyntaxError, BundleTooLarge
 from bundles.parse import parse_json_bundle, parse_yaml_documents
 from tests.conftest import REFERENCE_BUNDLES_DIR
 

@@ -38,10 +38,12 @@ def test_a_rollup_without_extremes_is_rebuilt_by_the_compaction(tmp_path: Path) 
     store = TelemetryStore(path, memory_limit_mb=256)
     try:
         assert sorted(store.unsealed) == list(range(20))
-        exact = queries.series(store, sensor_ids=["s"], channel="power", low=0,
+        assert store.unassigned_sensor_ids() == ["s"]
+        assert store.assign_communities({"s": 1}) == {"s": 1}
+        exact = queries.series(store, sensors={"s": 1}, channel="power", low=0,
                                high=20 * 86_400_000, max_points=40)
         assert compact(store, quiet_ms=0) == 20
-        assert queries.series(store, sensor_ids=["s"], channel="power", low=0,
+        assert queries.series(store, sensors={"s": 1}, channel="power", low=0,
                               high=20 * 86_400_000, max_points=40) == exact
         assert exact[0].raw_count == 2880 and max(exact[0].value) == 6.0
     finally:
