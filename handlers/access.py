@@ -15,6 +15,8 @@ from storage.holders import HolderCache
 from storage.models import Community, Member
 from storage.sensors import SensorHolder
 
+ACTIVE = "active"
+
 
 def admin_scope(session: Session, caller: Caller, *, write: bool = False) -> set[int] | None:
     """Community ids the caller administers (None: all); 403 when it administers none.
@@ -70,23 +72,31 @@ def caller_of(token_info: dict[str, Any]) -> Caller:
     return Caller.from_token_info(token_info)
 
 
-def _visible(session: Session, caller: Caller, holders: list[SensorHolder], *,
-             write: bool) -> list[SensorHolder]:
-    if caller.is_platform_admin or (caller.role == "overseer" and not write):
+def _readable_holdings(session: Session, caller: Caller,
+                       holders: list[SensorHolder]) -> list[SensorHolder]:
+    """The holdings through which the caller reads a sensor: any for platform admins and
+    overseers, those of the communities it administers (whatever the member's status), and
+    its own assets while its membership is active."""
+    if caller.is_platform_admin or caller.role == "overseer":
         return holders
     administered = access.administered_community_ids(session, user_id=caller.email)
     return [holder for holder in holders if holder.community_id in administered
-            or (not write and holder.member_user_id == caller.email)]
+            or (holder.member_user_id == caller.email and holder.member_status == ACTIVE)]
 
 
 def readable_sensors(session: Session, caller: Caller, sensor_ids: list[str], *,
                      holders: HolderCache) -> dict[str, SensorHolder]:
-    """The holder of each sensor the caller may read: platform admins and overseers read
-    every sensor, operators those of their community, members those of their own assets.
-    NotFound for any other sensor, exactly as for a missing one."""
+    """The holding each sensor is read through (its `community_id` says whose series):
+    platform admins and overseers read every sensor, operators those held in their
+    community, members those of their own assets while their membership is active.
+    NotFound for any other sensor, exactly as for a missing one. Should a registry from
+    before one-community-per-sensor give several, an active member's holding comes first,
+    then the lowest community id."""
     visible: dict[str, SensorHolder] = {}
-    for holder in _visible(session, caller, holders.of_sensors(session, sensor_ids=sensor_ids),
-                           write=False):
+    readable = _readable_holdings(session, caller,
+                                  holders.of_sensors(session, sensor_ids=sensor_ids))
+    for holder in sorted(readable, key=lambda holder: (holder.member_status != ACTIVE,
+                                                       holder.community_id)):
         visible.setdefault(holder.sensor_id, holder)
     for sensor_id in sensor_ids:
         if sensor_id not in visible:
@@ -94,10 +104,17 @@ def readable_sensors(session: Session, caller: Caller, sensor_ids: list[str], *,
     return visible
 
 
-def writable_sensor_ids(session: Session, caller: Caller, sensor_ids: list[str], *,
-                        grants: WriteGrants) -> set[str]:
-    """Those sensors the caller may write readings of (operator or admin rights on the
-    community holding them), from the grants remembered since the registry last changed."""
+def series_of(holders: dict[str, SensorHolder]) -> dict[str, int]:
+    """Each sensor id with the community whose series the holding reaches."""
+    return {sensor_id: holder.community_id for sensor_id, holder in holders.items()}
+
+
+def writable_sensors(session: Session, caller: Caller, sensor_ids: list[str], *,
+                     grants: WriteGrants) -> dict[str, int]:
+    """Those sensors the caller may write readings of, each with the community whose series
+    is written: only through an asset of an active member, of a community the caller
+    administers (any community for platform admins), from the grants remembered since the
+    registry last changed."""
     return grants.writable_sensor_ids(session, user_id=caller.email,
                                       is_platform_admin=caller.is_platform_admin,
                                       sensor_ids=sensor_ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 from connexion.context import scope as request_scope
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from handlers.settings import Settings
@@ -18,9 +20,11 @@ from storage.db import session_scope
 from storage.grants import WriteGrants
 from storage.holders import HolderCache
 from storage.telemetry.compaction import Compactor
+from storage.telemetry.legacy import assign_legacy_sensors
 from storage.telemetry.store import TelemetryStore
 
 SCOPE_KEY = "commonwatt.runtime"
+LOG = logging.getLogger("commonwatt.runtime")
 T = TypeVar("T")
 
 
@@ -47,6 +51,7 @@ class Runtime:
                     store = TelemetryStore(settings.telemetry_path(),
                                            memory_limit_mb=settings.telemetry_memory_limit_mb,
                                            threads=settings.telemetry_threads)
+                    self._assign_legacy_sensors(store)
                     if settings.telemetry_compact_interval_seconds > 0:
                         self._compactor = Compactor(
                             store, interval_s=settings.telemetry_compact_interval_seconds,
@@ -54,6 +59,22 @@ class Runtime:
                         self._compactor.start()
                     self._telemetry = store
         return self._telemetry
+
+    def _assign_legacy_sensors(self, store: TelemetryStore) -> None:
+        """Give the sensors of a file written before readings were kept per community to
+        their community (see storage.telemetry.legacy); without the registry they stay
+        unassigned (unread) until the next opening."""
+        if not store.unassigned_sensor_ids():
+            return
+        try:
+            with self.session(read_only=True) as session:
+                assigned = assign_legacy_sensors(store, session=session)
+        except SQLAlchemyError as error:
+            LOG.warning("legacy telemetry sensors left unassigned: %s", error)
+            return
+        left = len(store.unassigned_sensor_ids())
+        LOG.info("legacy telemetry sensors: %d given to their community, %d left unassigned",
+                 len(assigned), left)
 
     def close(self) -> None:
         """Stop compaction, close the telemetry store and the engine's connections; idempotent."""

@@ -110,6 +110,9 @@ def authenticate_ingest_key(api_key: str, required_scopes: Any,
     raw_path = request.scope.get("raw_path") or request.scope.get("path", "").encode()
     sensor_id = unquote(raw_path.decode("latin-1").rsplit("/", 1)[-1])
     with runtime.session(read_only=True) as session:
-        if not sensor_store.ingest_key_matches(session, sensor_id=sensor_id, plaintext=api_key):
-            return None
-    return {"sub": f"sensor:{sensor_id}", "sensor_id": sensor_id, "auth": "ingest_key"}
+        community_id = sensor_store.ingest_key_community(session, sensor_id=sensor_id,
+                                                         plaintext=api_key)
+    if community_id is None:
+        return None
+    return {"sub": f"sensor:{sensor_id}", "sensor_id": sensor_id,
+            "community_id": community_id, "auth": "ingest_key"}

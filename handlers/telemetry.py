@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.access import admin_community, caller_of, readable_sensors
+from handlers.access import admin_community, caller_of, readable_sensors, series_of
 from handlers.downloads import SpooledFileResponse
 from handlers.instants import MAX_DAYS, iso, iso_many, parse_dates, parse_range, zone_of
 from handlers.problems import Problem
@@ -38,10 +38,10 @@ async def list_readings(sensor_id: str, channel: str, token_info: dict[str, Any]
                         limit: int | None = None, cursor: str | None = None,
                         **arguments: str) -> dict[str, Any]:
     low, high = parse_range(arguments)
-    _readable(token_info, [sensor_id])
+    holder = _readable(token_info, [sensor_id])[sensor_id]
     page, next_cursor = await in_thread(
-        queries.readings_page, current_runtime().telemetry, sensor_id=sensor_id,
-        channel=channel, low=low, high=high, limit=limit or 100, after=cursor)
+        queries.readings_page, current_runtime().telemetry, community_id=holder.community_id,
+        sensor_id=sensor_id, channel=channel, low=low, high=high, limit=limit or 100, after=cursor)
     return {"sensor_id": sensor_id, "channel": channel,
             "items": [{"ts": ts, "value": value} for ts, value in zip(
                 iso_many([ts for ts, _ in page]), [value for _, value in page], strict=True)],
@@ -51,9 +51,10 @@ async def list_readings(sensor_id: str, channel: str, token_info: dict[str, Any]
 async def get_series(sensor_id: list[str], channel: str, token_info: dict[str, Any],
                      max_points: int = 1000, **arguments: str) -> dict[str, Any]:
     low, high = parse_range(arguments)
-    _readable(token_info, sensor_id)
+    sensors = series_of(_readable(token_info, sensor_id))
     found = await in_thread(queries.series, current_runtime().telemetry,
-                            sensor_ids=sensor_id, channel=channel, low=low, high=high,
+                            sensors={sensor: sensors[sensor] for sensor in sensor_id},
+                            channel=channel, low=low, high=high,
                             max_points=max_points)
     return {"channel": channel, "from": iso(low), "to": iso(high), "max_points": max_points,
             "series": [{"sensor_id": item.sensor_id, "raw_count": item.raw_count,
@@ -70,15 +71,15 @@ async def get_aggregates(channel: str, bucket: str, token_info: dict[str, Any],
                       "give either sensor_id (one or more) or community, not both")
     if sensor_id is not None:
         holders = _readable(token_info, sensor_id)
-        sensor_ids = sensor_id
+        sensors = {sensor: holders[sensor].community_id for sensor in sensor_id}
     else:
         assert community is not None
         holders = await in_thread(_community_sensors, token_info, community)
-        sensor_ids = sorted(holders)
+        sensors = {sensor: holders[sensor].community_id for sensor in sorted(holders)}
     zones = {holder.timezone for holder in holders.values()}
     zone = zone_of(timezone or (zones.pop() if len(zones) == 1 else None))
     found = await in_thread(queries.aggregates, current_runtime().telemetry,
-                            sensor_ids=sensor_ids, channel=channel, low=low, high=high,
+                            sensors=sensors, channel=channel, low=low, high=high,
                             bucket=bucket, zone=zone)
     items = _bucket_items(found.columns)
     return {"channel": channel, "bucket": bucket, "timezone": zone.key, "from": iso(low),
@@ -100,24 +101,31 @@ def _bucket_items(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[str, Any]:
     """The sensors of a community the caller may read, by id: all of them for its
-    administrators (and platform admins, overseers), a member's own otherwise; 404 for a
-    community the caller neither administers nor belongs to."""
+    administrators (and platform admins, overseers), an active member's own otherwise; 404
+    for a community the caller neither administers nor belongs to, 403 not_a_member for a
+    member whose membership is not active."""
     caller = caller_of(token_info)
     with current_runtime().session() as session:
         _, sees_all, holders = _community_scope(session, caller, community_key)
     visible: dict[str, Any] = {}
     for holder in holders:
-        if sees_all or holder.member_user_id == caller.email:
+        if sees_all or (holder.member_user_id == caller.email
+                        and holder.member_status == "active"):
             visible.setdefault(holder.sensor_id, holder)
     return visible
 
 
 def _community_scope(session: Any, caller: Any, community_key: str) -> tuple[Any, bool, Any]:
-    """The community (404 for a caller neither administering nor belonging to it), whether
-    the caller sees all of it, and the holders of its sensors."""
+    """The community (404 for a caller neither administering nor belonging to it, 403
+    not_a_member for a member whose membership is not active), whether the caller sees all
+    of it, and the holders of its sensors."""
     community = _visible_community(session, caller, community_key)
+    sees_all = _is_admin_of(session, caller, community)
+    if not sees_all and not _own_member_keys(session, caller.email, community.id):
+        raise Problem(403, "not_a_member",
+                      f"the caller is not an active member of community {community_key!r}")
     holders = current_runtime().holders.of_community(session, community_id=community.id)
-    return community, _is_admin_of(session, caller, community), holders
+    return community, sees_all, holders
 
 
 def _is_admin_of(session: Any, caller: Any, community: Any) -> bool:
@@ -143,8 +151,10 @@ def _visible_community(session: Any, caller: Any, community_key: str) -> Any:
 
 async def get_latest(sensor_id: list[str], token_info: dict[str, Any],
                      channel: str | None = None) -> dict[str, Any]:
-    _readable(token_info, sensor_id)
-    items = queries.latest(current_runtime().telemetry, sensor_ids=sensor_id, channel=channel)
+    sensors = series_of(_readable(token_info, sensor_id))
+    items = queries.latest(current_runtime().telemetry,
+                           sensors={sensor: sensors[sensor] for sensor in sensor_id},
+                           channel=channel)
     return {"items": [{"sensor_id": sensor, "channel": name, "ts": iso(ts), "value": value}
                       for sensor, name, ts, value in items]}
 
@@ -155,7 +165,9 @@ async def get_metrics(sensor_id: list[str], token_info: dict[str, Any]) -> dict[
     items = []
     for sensor in dict.fromkeys(sensor_id):
         zone = zone_of(holders[sensor].timezone)
-        figures = await in_thread(queries.metrics, store, sensor_id=sensor, zone=zone)
+        figures = await in_thread(queries.metrics, store,
+                                  community_id=holders[sensor].community_id, sensor_id=sensor,
+                                  zone=zone)
         power = figures["power"]
         items.append({"sensor_id": sensor, "timezone": zone.key,
                       "day": figures["day"].isoformat(),
@@ -172,6 +184,7 @@ async def get_daily_summaries(sensor_id: str, token_info: dict[str, Any],
     holders = _readable(token_info, [sensor_id])
     zone = zone_of(holders[sensor_id].timezone)
     days = await in_thread(queries.daily_summaries, current_runtime().telemetry,
+                           community_id=holders[sensor_id].community_id,
                            sensor_id=sensor_id, first=first, last=last, zone=zone)
     return {"sensor_id": sensor_id, "timezone": zone.key, "from": first.isoformat(),
             "to": last.isoformat(),
@@ -185,7 +198,8 @@ async def list_community_sensors(community_key: str,
     listed = []
     for sensor_id in sorted(holders):
         holder = holders[sensor_id]
-        channels = queries.channel_overview(store, sensor_id=sensor_id)
+        channels = queries.channel_overview(store, community_id=holder.community_id,
+                                            sensor_id=sensor_id)
         listed.append({
             "sensor_id": sensor_id, "asset_key": holder.asset_key,
             "member_key": holder.member_key, "area": holder.area,
@@ -203,6 +217,7 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
     with current_runtime().session() as session:
         community, sees_all, holders = _community_scope(session, caller, community_key)
         member_areas = dict(access.active_member_areas(session, community_id=community.id))
+        own = set() if sees_all else _own_member_keys(session, caller.email, community.id)
     settings = community.settings or {}
     rate = settings.get("incentive_eur_per_mwh")
     rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
@@ -211,10 +226,10 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
     meters = [balance.Meter(holder.sensor_id, holder.member_key, holder.area)
               for holder in holders if holder.member_key in member_areas]
     result = await in_thread(balance.energy_balance, current_runtime().telemetry,
-                             meters=meters, member_areas=member_areas, first=first, last=last,
+                             community_id=community.id, meters=meters,
+                             member_areas=member_areas, first=first, last=last,
                              zone=zone, granularity=granularity, rate=rate)
     if not sees_all:
-        own = _own_member_keys(caller.email, community_key)
         result["members"] = [share for share in result["members"]
                              if share["member_key"] in own]
         result = balance_view.member_view(
@@ -231,18 +246,19 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
             else current_runtime().settings.balance_min_contributors, **result}
 
 
-def _own_member_keys(email: str, community_key: str) -> set[str]:
-    with current_runtime().session() as session:
-        return {member.key for member, community in access.memberships(session, user_id=email)
-                if community.key == community_key}
+def _own_member_keys(session: Any, email: str, community_id: int) -> set[str]:
+    """The keys of the caller's active members in the community."""
+    return {member.key for member, community in access.memberships(session, user_id=email)
+            if community.id == community_id and member.status == "active"}
 
 
 async def export_readings(sensor_id: list[str], token_info: dict[str, Any],
                           channel: str | None = None, format: str = "csv",
                           **arguments: str) -> SpooledFileResponse:
     low, high = parse_range(arguments)
-    _readable(token_info, sensor_id)
-    path = await in_thread(export_file, current_runtime().telemetry, sensor_ids=sensor_id,
+    sensors = series_of(_readable(token_info, sensor_id))
+    path = await in_thread(export_file, current_runtime().telemetry,
+                           sensors={sensor: sensors[sensor] for sensor in sensor_id},
                            channel=channel, low=low, high=high, file_format=format)
     filename = f"readings-{iso(low)[:10]}-{iso(high)[:10]}.{format}"
     return SpooledFileResponse(

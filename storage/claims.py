@@ -1,8 +1,12 @@
 """Sensors and delivery points claimed across communities: who holds them, and the write lock.
 
-A sensor or a delivery point may be held by active members of one community only. Every write
-that could make it held twice (an asset or delivery point written, a member made active, a
-bundle imported) first takes `lock_claims`, then asks `held_sensors` / `held_delivery_points`.
+A sensor may be carried by assets of one community only, whatever their members' status
+(pending, active, suspended, inactive): readings are kept per community and a sensor id
+claimed elsewhere, even by a member not yet or no longer active, would let that community
+write into or read the series of the meter under the same id. A delivery point may be held by
+active members of one community only. Every write that could make either held twice (an asset
+or delivery point written, a member made active, a bundle imported) first takes
+`lock_claims`, then asks `held_sensors` / `held_delivery_points`.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ def lock_claims(session: Session) -> None:
 def held_sensors(
     session: Session, *, sensor_ids: Collection[str], excluding_community_ids: Collection[int],
 ) -> set[str]:
-    """Those of `sensor_ids` an asset of an active member holds, outside the excluded
-    communities."""
-    return _held(session, _ASSET.c.sensor_id, _ASSET, sensor_ids, excluding_community_ids)
+    """Those of `sensor_ids` an asset of any member (whatever its status) carries, outside
+    the excluded communities."""
+    return _held(session, _ASSET.c.sensor_id, _ASSET, sensor_ids, excluding_community_ids,
+                 active_only=False)
 
 
 def held_delivery_points(
@@ -59,7 +64,7 @@ def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
 
 
 def _held(session: Session, column: Any, table: Table, values: Collection[str],
-          excluding_community_ids: Collection[int]) -> set[str]:
+          excluding_community_ids: Collection[int], *, active_only: bool = True) -> set[str]:
     # Two single-table lookups rather than one join: right after a bulk import PostgreSQL has
     # no statistics yet and planned the join at 400 ms a chunk; these take a few ms.
     excluded = set(excluding_community_ids)
@@ -70,6 +75,8 @@ def _held(session: Session, column: Any, table: Table, values: Collection[str],
         for value, community_id, member_id in rows:
             if community_id not in excluded:
                 holders.setdefault(member_id, set()).add(value)
+    if not active_only:
+        return {value for found in holders.values() for value in found}
     held: set[str] = set()
     for chunk_ids in _chunks(holders):
         active = session.execute(select(_MEMBER.c.id).where(

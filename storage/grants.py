@@ -1,5 +1,5 @@
-"""Write grants remembered between registry changes: which communities hold each sensor and
-which communities a user administers, asked on every ingest batch."""
+"""Write grants remembered between registry changes: in which communities an active member
+holds each sensor and which communities a user administers, asked on every ingest batch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from storage.access import administered_community_ids
 from storage.memo import MAX_AGE_S, RegistryMemo
-from storage.sensors import sensor_communities
+from storage.sensors import active_sensor_communities
 
 
 class WriteGrants:
@@ -24,17 +24,24 @@ class WriteGrants:
             max_age_s=max_age_s, clock=clock)
 
     def writable_sensor_ids(self, session: Session, *, user_id: str, is_platform_admin: bool,
-                            sensor_ids: Collection[str]) -> set[str]:
-        """Those of these sensors the user may write readings of: a platform admin those any
-        community holds, anyone else those of the communities they administer."""
+                            sensor_ids: Collection[str]) -> dict[str, int]:
+        """Those of these sensors the user may write readings of, each with the community
+        whose series is written: only through a holding of an active member, in any
+        community for a platform admin, in a community they administer for anyone else.
+        (Should a registry from before one-community-per-sensor have two active holdings
+        within reach, the lowest community id is taken.)"""
         holders = self._holders.get(
             sensor_ids, lambda missing: {
                 sensor_id: frozenset(communities) for sensor_id, communities in
-                sensor_communities(session, sensor_ids=missing).items()},
+                active_sensor_communities(session, sensor_ids=missing).items()},
             missing=frozenset())
         own = None if is_platform_admin else self._administered.get(
             [user_id], lambda users: {
                 users[0]: frozenset(administered_community_ids(session, user_id=users[0]))},
             missing=frozenset())[user_id]
-        return {sensor_id for sensor_id in sensor_ids
-                if holders[sensor_id] and (own is None or holders[sensor_id] & own)}
+        writable: dict[str, int] = {}
+        for sensor_id in sensor_ids:
+            reachable = holders[sensor_id] if own is None else holders[sensor_id] & own
+            if reachable:
+                writable[sensor_id] = min(reachable)
+        return writable

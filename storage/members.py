@@ -274,8 +274,8 @@ def set_member_status(session: Session, *, community_id: int, key: str, status: 
 
 
 def _require_claims_free(session: Session, member: Member) -> None:
-    """Conflict when an active member of another community holds one of the member's sensors
-    or delivery points (the caller took lock_claims)."""
+    """Conflict when another community holds one of the member's sensors, or an active member
+    of another community one of its delivery points (the caller took lock_claims)."""
     assert member.id is not None
     sensors = session.exec(
         select(Asset.sensor_id).where(Asset.member_id == member.id,

@@ -65,21 +65,26 @@ def sensor_holders(session: Session, *, sensor_ids: Collection[str] | None = Non
     return holders
 
 
-SENSOR_COMMUNITIES = (sa_select(col(Asset.sensor_id), col(Asset.community_id)).distinct()
-                      .where(col(Asset.sensor_id).in_(bindparam("sensor_ids", expanding=True))))
+ACTIVE_SENSOR_COMMUNITIES = (
+    sa_select(col(Asset.sensor_id), col(Asset.community_id)).distinct()
+    .join(Member, col(Member.id) == col(Asset.member_id))
+    .where(col(Asset.sensor_id).in_(bindparam("sensor_ids", expanding=True)),
+           col(Member.status) == "active"))
 SENSOR_COMMUNITIES_CHUNK = 5000
 
 
-def sensor_communities(session: Session, *, sensor_ids: Collection[str]) -> dict[str, set[int]]:
-    """The communities whose assets carry each of these sensors (absent: none does). Runs
-    on every ingest batch: one prepared statement, rows read without the ORM."""
+def active_sensor_communities(session: Session, *,
+                              sensor_ids: Collection[str]) -> dict[str, set[int]]:
+    """The communities where an asset of an active member carries each of these sensors
+    (absent: none does), the only holdings readings are written through. Runs on every
+    ingest batch: one prepared statement, rows read without the ORM."""
     found: dict[str, set[int]] = {}
     ordered = sorted(set(sensor_ids))
     connection = session.connection()
     for start in range(0, len(ordered), SENSOR_COMMUNITIES_CHUNK):
         chunk = ordered[start:start + SENSOR_COMMUNITIES_CHUNK]
         for sensor_id, community_id in connection.execute(
-                SENSOR_COMMUNITIES, {"sensor_ids": chunk}).all():
+                ACTIVE_SENSOR_COMMUNITIES, {"sensor_ids": chunk}).all():
             found.setdefault(str(sensor_id), set()).add(int(community_id))
     return found
 
@@ -139,16 +144,21 @@ def delete_ingest_key(session: Session, *, community_id: int, sensor_id: str) ->
     session.delete(existing)
 
 
-def ingest_key_matches(session: Session, *, sensor_id: str, plaintext: str) -> bool:
-    """Whether the key is the sensor's, held by an active member (constant-time compare)."""
+def ingest_key_community(session: Session, *, sensor_id: str, plaintext: str) -> int | None:
+    """The community whose series of the sensor the key writes: the key's, when the key is
+    the sensor's (constant-time compare) and an active member of that community holds the
+    sensor; None otherwise."""
     if len(plaintext) > 256:
-        return False
+        return None
     offered = hash_ingest_key(plaintext)
     stored = session.exec(select(SensorIngestKey).where(
         SensorIngestKey.sensor_id == sensor_id)).all()
     matched = [key for key in stored if hmac.compare_digest(key.key_hash, offered)]
     if not matched:
-        return False
+        return None
     holders = sensor_holders(session, sensor_ids=[sensor_id])
-    return any(holder.community_id == key.community_id and holder.member_status == "active"
-               for key in matched for holder in holders)
+    for key in matched:
+        if any(holder.community_id == key.community_id and holder.member_status == "active"
+               for holder in holders):
+            return key.community_id
+    return None

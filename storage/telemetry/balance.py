@@ -82,13 +82,14 @@ def figures(sums: list[float], rate: float | None) -> dict[str, Any]:
     }
 
 
-def energy_balance(store: TelemetryStore, *, meters: list[Meter], member_areas: dict[str, str],
-                   first: date, last: date, zone: ZoneInfo, granularity: str,
-                   rate: float | None) -> dict[str, Any]:
-    """Totals, periods, areas and member parts of the local days first..last, and under
-    "contributors" how many members are behind each figure (Contributors)."""
+def energy_balance(store: TelemetryStore, *, community_id: int, meters: list[Meter],
+                   member_areas: dict[str, str], first: date, last: date, zone: ZoneInfo,
+                   granularity: str, rate: float | None) -> dict[str, Any]:
+    """Totals, periods, areas and member parts of the local days first..last, from the
+    community's series of its meters, and under "contributors" how many members are behind
+    each figure (Contributors)."""
     buckets = day_buckets(first, last, zone, granularity)
-    keys = store.sensor_keys([meter.sensor_id for meter in meters])
+    keys = store.sensor_keys({meter.sensor_id: community_id for meter in meters})
     counted = [meter for meter in meters if meter.sensor_id in keys]
     members = sorted(member_areas)
     member_index = {key: index for index, key in enumerate(members)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,11 +34,12 @@ ORDER BY s.sensor_id, r.channel, r.ts
 """
 
 
-def export_file(store: TelemetryStore, *, sensor_ids: list[str], channel: str | None,
+def export_file(store: TelemetryStore, *, sensors: Mapping[str, int], channel: str | None,
                 low: int, high: int, file_format: str) -> Path:
-    """The readings in a new temporary file (the caller deletes it); QueryTooLarge when an
-    XLSX export would exceed a worksheet."""
-    keys = list(store.sensor_keys(sensor_ids).values())
+    """The readings (of the series of the community `sensors` gives each sensor id) in a new
+    temporary file (the caller deletes it); QueryTooLarge when an XLSX export would exceed
+    a worksheet."""
+    keys = list(store.sensor_keys(sensors).values())
     descriptor, name = tempfile.mkstemp(prefix="export-", suffix=f".{file_format}",
                                         dir=store.temp_dir)
     os.close(descriptor)

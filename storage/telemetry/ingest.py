@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -24,7 +24,14 @@ import pyarrow.compute as pc
 
 from storage.telemetry.channels import CATALOG
 from storage.telemetry.errors import MalformedUpload, ReadingsRefused, TooManyReadings
-from storage.telemetry.store import DAY_MS, SeriesStats, TelemetryStore, floor_sql, now_ms
+from storage.telemetry.store import (
+    DAY_MS,
+    SensorRef,
+    SeriesStats,
+    TelemetryStore,
+    floor_sql,
+    now_ms,
+)
 
 MAX_REFUSALS = 100
 MAX_JSON_READINGS = 10_000
@@ -67,8 +74,16 @@ class IngestResult:
     last_ms: int
 
 
-Authorize = Callable[[list[str]], Collection[str]]
-"""Given the distinct sensor ids of a batch, those the caller may write."""
+Authorize = Callable[[list[str]], Mapping[str, int]]
+"""Given the distinct sensor ids of a batch, those the caller may write, each with the
+community whose series it writes (that of the sensor's active holding)."""
+
+
+def _allowed(authorize: Authorize, sensor_ids: list[str]) -> dict[str, int]:
+    """The writable sensors of a batch, by id, each with the community written to."""
+    granted = authorize(sensor_ids)
+    return {sensor_id: int(granted[sensor_id])
+            for sensor_id in sorted(set(sensor_ids)) if sensor_id in granted}
 
 
 # -- JSON ----------------------------------------------------------------------------
@@ -288,8 +303,8 @@ def ingest_table(store: TelemetryStore, staged: pa.Table, *, authorize: Authoriz
     NumPy. Batches of concurrent requests are written together (one commit for all); the
     checks and the sorting happen before, outside the write lock."""
     sensor_ids = pc.unique(staged["sensor_id"]).to_pylist()
-    allowed = sorted(set(authorize(sensor_ids)) & set(sensor_ids))
-    _refuse_arrow(staged, allowed, max_ts=now_ms() + max_future_ms)
+    allowed = _allowed(authorize, sensor_ids)
+    _refuse_arrow(staged, list(allowed), max_ts=now_ms() + max_future_ms)
     keys = store.sensor_keys(allowed)
     prepared = _prepare(staged, keys) if len(keys) == len(allowed) else None
     return store.write_together(
@@ -311,7 +326,7 @@ class _Pending:
     """A checked batch waiting for the writer (prepared already when its sensors had keys)."""
 
     staged: pa.Table
-    allowed: list[str]
+    allowed: dict[str, int]
     prepared: _Prepared | None
 
 
@@ -319,9 +334,11 @@ def _write_batches(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
                    group: list[_Pending]) -> list[IngestResult]:
     """Store a group of checked batches in the writer's transaction, as if written one
     after another: a later batch's reading replaces an earlier one of the same identity."""
-    allowed = sorted({sensor_id for pending in group for sensor_id in pending.allowed})
-    keys = store.ensure_sensor_keys(cursor, allowed)
-    batches = [pending.prepared or _prepare(pending.staged, keys) for pending in group]
+    keys = store.ensure_sensor_keys(cursor, sorted({
+        (community_id, sensor_id) for pending in group
+        for sensor_id, community_id in pending.allowed.items()}))
+    batches = [pending.prepared or _prepare(pending.staged, _by_sensor_id(keys, pending.allowed))
+               for pending in group]
     stats = SeriesStats(*(np.concatenate([getattr(one.stats, name) for one in batches])
                           for name in ("sensor", "channel", "first_ts", "last_ts",
                                        "last_value")))
@@ -355,6 +372,12 @@ def _write_batches(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
                          sensors=len(pending.allowed), first_ms=int(one.stats.first_ts.min()),
                          last_ms=int(one.stats.last_ts.max()))
             for item, (pending, one) in enumerate(zip(group, batches, strict=True))]
+
+
+def _by_sensor_id(keys: dict[SensorRef, int], allowed: dict[str, int]) -> dict[str, int]:
+    """The storage key of each allowed sensor id, in the community it is written to."""
+    return {sensor_id: keys[(community_id, sensor_id)]
+            for sensor_id, community_id in allowed.items()}
 
 
 def _merge(batches: list[_Prepared], stats: SeriesStats
@@ -507,24 +530,27 @@ def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize
         accepted = total if table == "staged" else int(
             _one(cursor, "SELECT count(*) FROM deduped")[0])
         with store.writer(cursor):
-            keys = store.ensure_sensor_keys(cursor, allowed)
+            keys = store.ensure_sensor_keys(
+                cursor, [(community_id, sensor_id) for sensor_id, community_id in allowed.items()])
+            by_id = _by_sensor_id(keys, allowed)
             cursor.register("batch_keys", pa.table({
-                "sensor_id": pa.array(list(keys), pa.string()),
-                "sensor": pa.array(list(keys.values()), pa.int32())}))
+                "sensor_id": pa.array(list(by_id), pa.string()),
+                "sensor": pa.array(list(by_id.values()), pa.int32())}))
             cursor.execute(BATCH_VIEW_SQL.format(source=table))
-            stats = _keyed_stats(figures, keys)
+            stats = _keyed_stats(figures, by_id)
             return _write(store, cursor, stats, days, accepted=accepted, keys=keys)
 
 
 def _check_upload(cursor: duckdb.DuckDBPyConnection, *, authorize: Authorize,
-                  max_future_ms: int) -> tuple[list[str], int, str]:
+                  max_future_ms: int) -> tuple[dict[str, int], int, str]:
     """The sensors the caller may write, the reading count and the table to store from
     (`staged`, or `deduped` when the upload may repeat an identity); ReadingsRefused
     listing the first refused readings."""
     sensor_ids = [row[0] for row in cursor.execute(
         "SELECT DISTINCT sensor_id FROM staged WHERE sensor_id IS NOT NULL").fetchall()]
-    allowed = sorted(set(authorize(sensor_ids)) & set(sensor_ids))
-    cursor.register("allowed_sensors", pa.table({"sensor_id": pa.array(allowed, pa.string())}))
+    allowed = _allowed(authorize, sensor_ids)
+    cursor.register("allowed_sensors",
+                    pa.table({"sensor_id": pa.array(list(allowed), pa.string())}))
     cursor.register("channel_codes", CHANNEL_TABLE)
     max_ts = now_ms() + max_future_ms
     total, refused = _one(cursor, CHECK_SQL, {"max_ts": max_ts})
@@ -567,7 +593,7 @@ def _keyed_stats(figures: dict[str, Any], keys: dict[str, int]) -> SeriesStats:
 
 
 def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: SeriesStats,
-           days: list[int], *, accepted: int, keys: dict[str, int]) -> IngestResult:
+           days: list[int], *, accepted: int, keys: dict[SensorRef, int]) -> IngestResult:
     """Replace the stored readings of the upload's identities, append the upload (`batch`),
     mark its days unsealed; the in-memory figures follow at commit."""
     replaced = _delete_stored(cursor, stats) if _overlaps_stored(store, stats) else 0

@@ -4,6 +4,7 @@ batch metrics and daily summaries."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -57,13 +58,15 @@ def decode_cursor(cursor: str) -> int:
 # -- raw -------------------------------------------------------------------------------
 
 
-def readings_page(store: TelemetryStore, *, sensor_id: str, channel: str, low: int, high: int,
-                  limit: int, after: str | None) -> tuple[list[tuple[int, float]], str | None]:
-    """Readings of [low, high) oldest first, `limit` of them after the cursor."""
+def readings_page(store: TelemetryStore, *, community_id: int, sensor_id: str, channel: str,
+                  low: int, high: int, limit: int,
+                  after: str | None) -> tuple[list[tuple[int, float]], str | None]:
+    """Readings of [low, high) of the community's series of the sensor, oldest first, `limit`
+    of them after the cursor."""
     limit = max(1, min(PAGE_MAX, limit))
     if after is not None:
         low = max(low, decode_cursor(after) + 1)
-    key = store.sensor_keys([sensor_id]).get(sensor_id)
+    key = store.sensor_keys({sensor_id: community_id}).get(sensor_id)
     if key is None or low >= high:
         return [], None
     with store.reader() as cursor:
@@ -118,16 +121,17 @@ def m4_slicing(low: int, high: int, max_points: int) -> tuple[int, int, int] | N
     return origin, width, -(-(end - origin) // width)
 
 
-def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: int, high: int,
-           max_points: int) -> list[Series]:
+def series(store: TelemetryStore, *, sensors: Mapping[str, int], channel: str, low: int,
+           high: int, max_points: int) -> list[Series]:
     """Each sensor's readings of [low, high), reduced with M4 to at most max_points: the
     range is cut into max_points / 4 slices (of whole hours, when that makes them at least
     two hours long, so that sealed days are read from the hourly rollup), each keeping its
     first, last, lowest and highest reading; the first and the last reading of the range
     always stay. A sensor with at most max_points readings in the range gets them all.
-    RangeTooLong beyond MAX_SERIES_DAYS."""
+    `sensors` maps each sensor id to the community whose series is read. RangeTooLong beyond
+    MAX_SERIES_DAYS."""
     _check_range(low, high, MAX_SERIES_DAYS, "series")
-    keys = store.sensor_keys(sensor_ids)
+    keys = store.sensor_keys(sensors)
     found: dict[int, Series] = {}
     if keys and low < high:
         code = code_of(channel)
@@ -154,7 +158,7 @@ def series(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: i
                 _collect_raw(found, raw, counts)
     ids_by_key = {key: sensor_id for sensor_id, key in keys.items()}
     result = []
-    for sensor_id in sensor_ids:
+    for sensor_id in sensors:
         key = keys.get(sensor_id)
         if key is not None and key in found:
             item = found[key]
@@ -324,11 +328,12 @@ def _check_range(low: int, high: int, max_days: int, what: str) -> None:
                            f"{-(-(high - low) // DAY_MS)}")
 
 
-def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, low: int,
+def aggregates(store: TelemetryStore, *, sensors: Mapping[str, int], channel: str, low: int,
                high: int, bucket: str, zone: ZoneInfo) -> Aggregates:
-    """Each sensor's buckets over [low, high); buckets without a reading are left out.
-    QueryTooLarge or RangeTooLong, before any bucket is built, for too many buckets or too
-    long a range for the bucket size."""
+    """Each sensor's buckets over [low, high) (of the series of the community `sensors`
+    gives it); buckets without a reading are left out. QueryTooLarge or RangeTooLong, before
+    any bucket is built, for too many buckets or too long a range for the bucket size."""
+    sensor_ids = list(sensors)
     check_aggregate_cost(low=low, high=high, bucket=bucket, sensors=len(sensor_ids))
     buckets = buckets_for(low, high, bucket, zone)
     if (len(buckets.edges) - 1) * max(1, len(sensor_ids)) > MAX_BUCKET_ROWS:
@@ -336,7 +341,7 @@ def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, lo
             f"{len(buckets.edges) - 1} buckets for {len(sensor_ids)} sensors exceed the"
             f" {MAX_BUCKET_ROWS} buckets one answer holds; choose a longer bucket or a"
             " shorter range")
-    keys = store.sensor_keys(sensor_ids)
+    keys = store.sensor_keys(sensors)
     spans = dict.fromkeys(sensor_ids, (0, 0))
     if not keys or low >= high:
         return Aggregates({name: [] for name in BUCKET_FIELDS}, spans)
@@ -349,9 +354,9 @@ def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, lo
         one_slot_each = bool(np.all(np.diff(buckets.edges) == buckets.slot_ms))
         columns = cursor.execute((SLOT_SQL if one_slot_each else FOLD_SQL).format(
             partials=sql)).fetchnumpy()
-    sensors = np.asarray(columns["sensor"])
-    for begin, finish in _sensor_runs(sensors):
-        spans[ids_by_key[int(sensors[begin])]] = (begin, finish)
+    rows = np.asarray(columns["sensor"])
+    for begin, finish in _sensor_runs(rows):
+        spans[ids_by_key[int(rows[begin])]] = (begin, finish)
     return Aggregates({name: np.asarray(columns[name]).tolist() for name in BUCKET_FIELDS},
                       spans)
 
@@ -359,13 +364,14 @@ def aggregates(store: TelemetryStore, *, sensor_ids: list[str], channel: str, lo
 # -- latest, metrics, daily --------------------------------------------------------------
 
 
-def latest(store: TelemetryStore, *, sensor_ids: list[str],
+def latest(store: TelemetryStore, *, sensors: Mapping[str, int],
            channel: str | None) -> list[tuple[str, str, int, float]]:
-    """(sensor_id, channel, ts, value) of the newest reading of each sensor and channel."""
-    keys = store.sensor_keys(sensor_ids)
+    """(sensor_id, channel, ts, value) of the newest reading of each sensor (in the community
+    `sensors` gives it) and channel."""
+    keys = store.sensor_keys(sensors)
     wanted = None if channel is None else code_of(channel)
     items = []
-    for sensor_id in sensor_ids:
+    for sensor_id in sensors:
         key = keys.get(sensor_id)
         if key is None:
             continue
@@ -378,9 +384,10 @@ def latest(store: TelemetryStore, *, sensor_ids: list[str],
     return items
 
 
-def channel_overview(store: TelemetryStore, *, sensor_id: str) -> list[tuple[str, int, int, float]]:
+def channel_overview(store: TelemetryStore, *, community_id: int,
+                     sensor_id: str) -> list[tuple[str, int, int, float]]:
     """(channel, first_ts, last_ts, latest value) of each channel of a sensor with readings."""
-    key = store.sensor_keys([sensor_id]).get(sensor_id)
+    key = store.sensor_keys({sensor_id: community_id}).get(sensor_id)
     if key is None:
         return []
     return [(BY_CODE[code].name, int(figures[0]), int(figures[1]), float(figures[2]))
@@ -393,7 +400,7 @@ ENERGY_CODES = {code_of("energy_import"): "energy_import_wh",
                 code_of("energy_produced"): "energy_produced_wh"}
 
 
-def metrics(store: TelemetryStore, *, sensor_id: str, zone: ZoneInfo,
+def metrics(store: TelemetryStore, *, community_id: int, sensor_id: str, zone: ZoneInfo,
             now: int | None = None) -> dict[str, Any]:
     """Latest power and today's energy (in `zone`) of one sensor."""
     now = now_ms() if now is None else now
@@ -402,7 +409,7 @@ def metrics(store: TelemetryStore, *, sensor_id: str, zone: ZoneInfo,
     high = local_midnight_ms(today + timedelta(days=1), zone)
     figures: dict[str, Any] = {"day": today, **{name: 0.0 for name in ENERGY_CODES.values()},
                                "power": None}
-    key = store.sensor_keys([sensor_id]).get(sensor_id)
+    key = store.sensor_keys({sensor_id: community_id}).get(sensor_id)
     if key is None:
         return figures
     power = store.latest.get((key, code_of("power")))
@@ -430,11 +437,11 @@ GROUP BY ALL ORDER BY 1
 """
 
 
-def daily_summaries(store: TelemetryStore, *, sensor_id: str, first: date, last: date,
-                    zone: ZoneInfo) -> list[dict[str, Any]]:
+def daily_summaries(store: TelemetryStore, *, community_id: int, sensor_id: str, first: date,
+                    last: date, zone: ZoneInfo) -> list[dict[str, Any]]:
     """One summary per local day (first..last) with readings of the sensor."""
     buckets = day_buckets(first, last, zone, "day")
-    key = store.sensor_keys([sensor_id]).get(sensor_id)
+    key = store.sensor_keys({sensor_id: community_id}).get(sensor_id)
     if key is None:
         return []
     with store.reader() as cursor:

@@ -1,7 +1,10 @@
 """The telemetry store: one DuckDB file, opened by the server process only, one writer at a time.
 
 Tables:
-- `sensors`: a small integer key per sensor id (readings store the key, not the string);
+- `sensors`: a small integer key per (community, sensor id): readings store the key, not the
+  strings, and the same sensor id in two communities is two series, so that a meter's
+  history never follows it to another community (`community_id` NULL: a sensor of a file
+  written before, not yet given to a community, whose readings nobody reads);
 - `readings`: (sensor, channel, ts, value); ts in UTC epoch milliseconds; identity is
   (sensor, channel, ts), kept unique by every write;
 - `latest`: per sensor and channel, the first and last reading time and the latest value, as
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +39,9 @@ from storage.telemetry.errors import TelemetryUnavailable
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sensors (
     sensor INTEGER PRIMARY KEY,
-    sensor_id VARCHAR NOT NULL UNIQUE
+    community_id INTEGER,
+    sensor_id VARCHAR NOT NULL,
+    UNIQUE (community_id, sensor_id)
 );
 CREATE TABLE IF NOT EXISTS readings (
     sensor INTEGER NOT NULL,
@@ -84,6 +89,21 @@ ALTER TABLE hourly ADD COLUMN high_ts BIGINT;
 DELETE FROM hourly;
 UPDATE days SET sealed = false;
 """
+# A store written before sensors were keyed by community: each sensor keeps its key and its
+# readings, without a community until `assign_communities` gives it one.
+SENSOR_COMMUNITY_UPGRADE = """
+CREATE TABLE sensors_keyed (
+    sensor INTEGER PRIMARY KEY,
+    community_id INTEGER,
+    sensor_id VARCHAR NOT NULL,
+    UNIQUE (community_id, sensor_id)
+);
+INSERT INTO sensors_keyed SELECT sensor, NULL, sensor_id FROM sensors;
+DROP TABLE sensors;
+ALTER TABLE sensors_keyed RENAME TO sensors;
+"""
+SensorRef = tuple[int, str]
+"""A sensor as the store keys it: (community id, sensor id)."""
 
 
 @dataclass(frozen=True)
@@ -186,8 +206,11 @@ class TelemetryStore:
         self._closed = False
         self._connection.execute(SCHEMA)
         self._upgrade()
-        self._sensor_keys: dict[str, int] = dict(
-            self._connection.execute("SELECT sensor_id, sensor FROM sensors").fetchall())
+        self._sensor_keys: dict[SensorRef, int] = {
+            (int(community_id), str(sensor_id)): int(sensor)
+            for community_id, sensor_id, sensor in self._connection.execute(
+                "SELECT community_id, sensor_id, sensor FROM sensors"
+                " WHERE community_id IS NOT NULL").fetchall()}
         # (sensor, channel) -> [first_ts, last_ts, latest value]; unsealed day -> changed_at
         self.latest: dict[tuple[int, int], list[Any]] = {}
         self.unsealed: dict[int, int] = dict(self._connection.execute(
@@ -196,14 +219,17 @@ class TelemetryStore:
         self._load_latest()
 
     def _upgrade(self) -> None:
-        columns = {str(row[0]) for row in self._connection.execute(
+        for table, column, upgrade in (("hourly", "low_ts", ROLLUP_EXTREMES_UPGRADE),
+                                       ("sensors", "community_id", SENSOR_COMMUNITY_UPGRADE)):
+            if column not in self._columns(table):
+                self._connection.execute("BEGIN TRANSACTION")
+                self._connection.execute(upgrade)
+                self._connection.execute("COMMIT")
+
+    def _columns(self, table: str) -> set[str]:
+        return {str(row[0]) for row in self._connection.execute(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database()"
-            " AND schema_name = 'main'"
-            " AND table_name = 'hourly'").fetchall()}
-        if "low_ts" not in columns:
-            self._connection.execute("BEGIN TRANSACTION")
-            self._connection.execute(ROLLUP_EXTREMES_UPGRADE)
-            self._connection.execute("COMMIT")
+            " AND schema_name = 'main' AND table_name = $table", {"table": table}).fetchall()}
 
     def _load_latest(self) -> None:
         rows = self._connection.execute("SELECT sensor, channel, first_ts, ts, value FROM latest")
@@ -378,32 +404,68 @@ class TelemetryStore:
 
     # -- sensors ---------------------------------------------------------------------
 
-    def sensor_keys(self, sensor_ids: list[str]) -> dict[str, int]:
-        """The keys of those sensors that have ever had a reading."""
+    def sensor_keys(self, sensors: Mapping[str, int]) -> dict[str, int]:
+        """The keys of those sensors (sensor id -> the community whose series is meant) that
+        have ever had a reading in that community."""
         keys = self._sensor_keys
-        return {sensor_id: keys[sensor_id] for sensor_id in sensor_ids if sensor_id in keys}
+        return {sensor_id: keys[(community_id, sensor_id)]
+                for sensor_id, community_id in sensors.items()
+                if (community_id, sensor_id) in keys}
 
     def ensure_sensor_keys(self, cursor: duckdb.DuckDBPyConnection,
-                           sensor_ids: list[str]) -> dict[str, int]:
-        """Keys for these sensors, new ones inserted in the writer's transaction. The cache
-        learns them only through `remember_sensor_keys`, after the commit."""
+                           sensors: Collection[SensorRef]) -> dict[SensorRef, int]:
+        """Keys for these (community, sensor id), new ones inserted in the writer's
+        transaction. The cache learns them only through `remember_sensor_keys`, after the
+        commit."""
         known = self._sensor_keys
-        missing = sorted({sensor_id for sensor_id in sensor_ids if sensor_id not in known})
-        created: dict[str, int] = {}
+        missing = sorted({ref for ref in sensors if ref not in known})
+        created: dict[SensorRef, int] = {}
         if missing:
             start = cursor.execute("SELECT coalesce(max(sensor), 0) FROM sensors").fetchall()[0]
             first = int(start[0]) + 1 if start else 1
-            created = {sensor_id: first + offset for offset, sensor_id in enumerate(missing)}
+            created = {ref: first + offset for offset, ref in enumerate(missing)}
             cursor.register("new_sensors", pa.table({
                 "sensor": pa.array(list(created.values()), pa.int32()),
-                "sensor_id": pa.array(list(created), pa.string())}))
-            cursor.execute("INSERT INTO sensors SELECT sensor, sensor_id FROM new_sensors")
+                "community_id": pa.array([ref[0] for ref in created], pa.int32()),
+                "sensor_id": pa.array([ref[1] for ref in created], pa.string())}))
+            cursor.execute("INSERT INTO sensors SELECT sensor, community_id, sensor_id"
+                           " FROM new_sensors")
             cursor.unregister("new_sensors")
-        return {**{s: known[s] for s in sensor_ids if s in known}, **created}
+        return {**{ref: known[ref] for ref in sensors if ref in known}, **created}
 
-    def remember_sensor_keys(self, keys: dict[str, int]) -> None:
+    def remember_sensor_keys(self, keys: Mapping[SensorRef, int]) -> None:
         """Cache sensor keys whose insert has committed."""
         self._sensor_keys.update(keys)
+
+    def unassigned_sensor_ids(self) -> list[str]:
+        """The sensors of a file written before sensors were keyed by community that no
+        community has been given yet (their readings are read by nobody)."""
+        with self.reader() as cursor:
+            return [str(row[0]) for row in cursor.execute(
+                "SELECT sensor_id FROM sensors WHERE community_id IS NULL"
+                " ORDER BY sensor_id").fetchall()]
+
+    def assign_communities(self, owners: Mapping[str, int]) -> dict[str, int]:
+        """Give unassigned sensors (sensor id -> community id) their community, with their
+        readings; one whose community has a series of that id already stays unassigned.
+        Returns those assigned."""
+        if not owners:
+            return {}
+        with self.writer() as cursor:
+            cursor.register("owners", pa.table({
+                "sensor_id": pa.array(list(owners), pa.string()),
+                "community_id": pa.array(list(owners.values()), pa.int32())}))
+            assigned = cursor.execute("""
+                UPDATE sensors SET community_id = o.community_id FROM owners o
+                WHERE sensors.community_id IS NULL AND sensors.sensor_id = o.sensor_id
+                  AND NOT EXISTS (SELECT 1 FROM sensors s WHERE s.community_id = o.community_id
+                                  AND s.sensor_id = o.sensor_id)
+                RETURNING sensors.community_id, sensors.sensor_id, sensors.sensor""").fetchall()
+            cursor.unregister("owners")
+            keys = {(int(community_id), str(sensor_id)): int(sensor)
+                    for community_id, sensor_id, sensor in assigned}
+            self.on_commit(lambda: self.remember_sensor_keys(keys))
+        return {sensor_id: community_id for community_id, sensor_id in keys}
 
     def remember_series(self, stats: SeriesStats, days: list[int], changed_at: int) -> None:
         """Fold a committed batch's per-series figures and days into the in-memory state."""
@@ -425,7 +487,7 @@ class TelemetryStore:
     def sensor_ids_by_key(self, keys: list[int]) -> dict[int, str]:
         """Sensor ids by key."""
         wanted = set(keys)
-        return {key: sensor_id for sensor_id, key in self._sensor_keys.items() if key in wanted}
+        return {key: ref[1] for ref, key in self._sensor_keys.items() if key in wanted}
 
     # -- status ----------------------------------------------------------------------
 

@@ -209,14 +209,28 @@ def test_a_sensor_an_active_member_of_another_community_holds_is_refused(session
         (0, "sensor_held", "/members/x/assets/meter/m-x-0/sensor_id")]
 
 
-def test_a_sensor_an_inactive_member_held_may_move_to_another_community(session):
+@pytest.mark.parametrize("status", ["active", "pending", "suspended"])
+def test_a_sensor_a_member_of_any_status_carries_elsewhere_is_refused(session, status):
+    # Paolo Neri is suspended: his meter's sensor stays valle-verde's (readings are kept per
+    # community; another community claiming it would reach his meter's series).
     imported(session, [valle_verde()])
-    # Paolo Neri is suspended: his meter's sensor is free for another community.
-    other = community_doc("other", {"x": member_doc("x", sensors=("sens-0022",))})
+    other = community_doc("other", {"x": member_doc("x", status=status,
+                                                    sensors=("sens-0022", "x-own"))})
 
-    report = imported(session, [other])
+    assert refusals_of(session, [other]) == [
+        (0, "sensor_held", "/members/x/assets/meter/m-x-0/sensor_id")]
 
-    assert report["communities"][0]["inserted"]["assets"] == 1
+
+def test_a_sensor_claimed_first_by_a_pending_member_keeps_it_from_another_community(
+        session):
+    """The race the other way: b claims the id (on a member not yet active) before a attaches
+    its meter; a is refused, so b's readings can never be a's."""
+    imported(session, [community_doc("b", {
+        "pending": member_doc("pending", status="pending", sensors=("meter-of-a",))})])
+    a = community_doc("a", {"alice": member_doc("alice", sensors=("meter-of-a", "a-s2"))})
+
+    assert refusals_of(session, [a]) == [
+        (0, "sensor_held", "/members/alice/assets/meter/m-alice-0/sensor_id")]
 
 
 def test_replacing_a_community_releases_its_own_sensors_points_and_dids(session):

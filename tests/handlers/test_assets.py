@@ -264,7 +264,14 @@ def test_put_asset_sensor_held_elsewhere(api_with_data: Api) -> None:
                           json=meter_body(sensor_id="b-s1"))
     assert held.status_code == 409
     assert held.json()["code"] == "sensor_held"
-    # b-s2 belongs to bruno, an inactive member of b: the sensor may move to a.
+    # b-s2 belongs to bruno, an inactive member of b: still b's sensor (readings are kept
+    # per community), until b's asset carrying it is gone.
+    inactive = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
+                              json=meter_body(sensor_id="b-s2"))
+    assert inactive.status_code == 409
+    assert inactive.json()["code"] == "sensor_held"
+    assert api.client.delete(f"{BASE}/b/assets/m-bruno-0",
+                             headers=api.admin()).status_code == 204
     free = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
                           json=meter_body(sensor_id="b-s2"))
     assert free.status_code == 201, free.text
@@ -446,10 +453,12 @@ def test_deepest_asset_properties_export_and_import_back(api_with_data: Api) -> 
     assert fetched["properties"] == properties
 
 
-def test_put_asset_sensor_of_an_inactive_member_elsewhere_is_allowed(
+def test_put_asset_sensor_of_an_inactive_member_elsewhere_is_refused(
     api_with_data: Api,
 ) -> None:
+    """b-s2 is carried by bruno, inactive in b: the id stays b's (its readings are b's)."""
     api = api_with_data
     response = api.client.put(f"{BASE}/a/assets/m-new", headers=api.admin(),
                               json=meter_body(sensor_id="b-s2"))
-    assert response.status_code == 201, response.text
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "sensor_held"

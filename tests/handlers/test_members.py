@@ -673,16 +673,23 @@ def nested(levels: int) -> dict[str, Any]:
 
 def held_elsewhere(api: Api) -> None:
     """Community a: inactive alice (sensor S1, POD IT-A) and inactive carol (POD IT-C);
-    then community b, imported after: active bob holds S1, active dan holds IT-C."""
+    then community b, imported after: active bob holds S1, active dan holds IT-C. (S1 in
+    both communities is a registry from before a sensor id was kept to one community
+    whatever its members' status: bob's meter is given S1 directly in the database.)"""
     api.import_yaml(community_doc("a", members={
         "op": member_doc("op", role="operator", user_id="op@a.test"),
         "alice": member_doc("alice", status="inactive", sensors=("S1",), pods=("IT-A",)),
         "carol": member_doc("carol", status="inactive", pods=("IT-C",)),
     }))
     api.import_yaml(community_doc("b", members={
-        "bob": member_doc("bob", sensors=("S1",), pods=("IT-B",)),
+        "bob": member_doc("bob", sensors=("S1-later",), pods=("IT-B",)),
         "dan": member_doc("dan", pods=("IT-C",)),
     }))
+    with Session(api.engine) as session:
+        bob_meter = session.exec(select(Asset).where(Asset.sensor_id == "S1-later")).one()
+        bob_meter.sensor_id = "S1"
+        session.add(bob_meter)
+        session.commit()
 
 
 @pytest.mark.parametrize("how", ["status", "patch"])
@@ -711,14 +718,24 @@ def test_a_member_holding_what_another_community_holds_stays_inactive(
 def test_a_member_holding_nothing_claimed_elsewhere_becomes_active(api: Api) -> None:
     held_elsewhere(api)
     api.client.patch(url("b", "bob"), json={"status": "inactive"}, headers=api.admin())
+    # bob is inactive, but his meter in b still carries S1: alice stays inactive.
+    still = api.client.put(url("a", "alice", "/status"), json={"status": "active"},
+                           headers=operator(api))
+    assert still.status_code == 409
+    assert still.json()["code"] == "sensor_held"
+    assert api.client.delete("/api/admin/communities/b/assets/m-bob-0",
+                             headers=api.admin()).status_code == 204
     response = api.client.put(url("a", "alice", "/status"), json={"status": "active"},
                               headers=operator(api))
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "active"
-    # Now bob of b may not become active again: alice holds S1.
-    bob = api.client.patch(url("b", "bob"), json={"status": "active"}, headers=api.admin())
-    assert bob.status_code == 409
-    assert bob.json()["code"] == "sensor_held"
+    # Now no meter of b may carry S1 again, whatever its member's status: alice holds it.
+    back = api.client.put("/api/admin/communities/b/assets/m-bob-9", headers=api.admin(),
+                          json={"member_key": "bob", "asset_type": "meter", "properties": {
+                              "name": "Back", "sensor_id": "S1", "meter_type": "consumption",
+                              "pod": "IT-B"}})
+    assert back.status_code == 409
+    assert back.json()["code"] == "sensor_held"
 
 
 def test_other_status_changes_of_a_member_holding_claimed_things_pass(api: Api) -> None:

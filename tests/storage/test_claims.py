@@ -1,4 +1,5 @@
-"""Cross-community claims: sensors and delivery points held by active members, the lock."""
+"""Cross-community claims: sensors carried in a community whatever their member's status,
+delivery points held by active members, the lock."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from storage import claims
 from tests.storage.test_graph import small_graph, write
 
 
-def test_sensors_and_points_are_held_only_by_active_members_of_other_communities(
-    session: Session,
+@pytest.mark.parametrize("status", ["pending", "suspended", "inactive"])
+def test_a_sensor_is_held_by_any_member_points_only_by_active_ones(
+    session: Session, status: str,
 ) -> None:
     active = write(session, small_graph("active", sensors=("s-a",), point="P-a"))
-    write(session, small_graph("idle", sensors=("s-i",), status="inactive", point="P-i"))
+    idle = write(session, small_graph("idle", sensors=("s-i",), status=status, point="P-i"))
 
     assert claims.held_sensors(session, sensor_ids=["s-a", "s-i", "s-x"],
-                               excluding_community_ids=[]) == {"s-a"}
+                               excluding_community_ids=[]) == {"s-a", "s-i"}
+    assert claims.held_sensors(session, sensor_ids=["s-a", "s-i"],
+                               excluding_community_ids=[idle]) == {"s-a"}
     assert claims.held_delivery_points(session, dp_ids=["P-a", "P-i"],
                                        excluding_community_ids=[]) == {"P-a"}
     assert claims.held_sensors(session, sensor_ids=["s-a"],

@@ -16,14 +16,15 @@ def test_an_operator_writes_the_sensors_of_the_communities_it_administers(
         session: Session, registry: dict[str, int]) -> None:
     grants = WriteGrants()
     asked = ["sa1", "sa2", "sb1", "nowhere"]
+    a, b = registry["a"], registry["b"]
     assert grants.writable_sensor_ids(session, user_id="op@a.test", is_platform_admin=False,
-                                      sensor_ids=asked) == {"sa1", "sa2"}
+                                      sensor_ids=asked) == {"sa1": a, "sa2": a}
     assert grants.writable_sensor_ids(session, user_id="op@b.test", is_platform_admin=False,
-                                      sensor_ids=asked) == {"sb1"}
+                                      sensor_ids=asked) == {"sb1": b}
     assert grants.writable_sensor_ids(session, user_id="stranger@x.test",
-                                      is_platform_admin=False, sensor_ids=asked) == set()
+                                      is_platform_admin=False, sensor_ids=asked) == {}
     assert grants.writable_sensor_ids(session, user_id="root@x.test", is_platform_admin=True,
-                                      sensor_ids=asked) == {"sa1", "sa2", "sb1"}
+                                      sensor_ids=asked) == {"sa1": a, "sa2": a, "sb1": b}
 
 
 def test_a_second_check_reads_nothing_while_the_registry_is_unchanged(
@@ -33,7 +34,7 @@ def test_a_second_check_reads_nothing_while_the_registry_is_unchanged(
                                sensor_ids=["sa1", "sb1", "nowhere"])
     statements = queries_run(session)
     assert grants.writable_sensor_ids(session, user_id="op@a.test", is_platform_admin=False,
-                                      sensor_ids=["sa1", "sb1", "nowhere"]) == {"sa1"}
+                                      sensor_ids=["sa1", "sb1", "nowhere"]).keys() == {"sa1"}
     assert statements == []
     grants.writable_sensor_ids(session, user_id="op@a.test", is_platform_admin=False,
                                sensor_ids=["sa1", "sa2"])
@@ -45,15 +46,15 @@ def test_a_registry_change_of_this_process_applies_to_the_next_check(
     grants = WriteGrants()
     check: dict[str, Any] = {"user_id": "op@a.test", "is_platform_admin": False,
                              "sensor_ids": ["sa1", "sa2"]}
-    assert grants.writable_sensor_ids(session, **check) == {"sa1", "sa2"}
+    assert grants.writable_sensor_ids(session, **check).keys() == {"sa1", "sa2"}
     session.execute(update(Asset).where(col(Asset.sensor_id) == "sa2")
                     .values(sensor_id="moved"))
     session.commit()
-    assert grants.writable_sensor_ids(session, **check) == {"sa1"}
+    assert grants.writable_sensor_ids(session, **check).keys() == {"sa1"}
     session.execute(update(Member).where(col(Member.user_id) == "op@a.test")
                     .values(role="consumer"))
     session.commit()
-    assert grants.writable_sensor_ids(session, **check) == set()
+    assert grants.writable_sensor_ids(session, **check) == {}
 
 
 def test_a_change_made_elsewhere_applies_once_the_grants_are_old(
@@ -62,7 +63,7 @@ def test_a_change_made_elsewhere_applies_once_the_grants_are_old(
     grants = WriteGrants(max_age_s=2.0, clock=clock)
     check: dict[str, Any] = {"user_id": "op@a.test", "is_platform_admin": False,
                              "sensor_ids": ["sa1"]}
-    assert grants.writable_sensor_ids(session, **check) == {"sa1"}
+    assert grants.writable_sensor_ids(session, **check).keys() == {"sa1"}
     # Another process (a CLI import) demotes the operator: this process sees no write.
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
@@ -72,6 +73,27 @@ def test_a_change_made_elsewhere_applies_once_the_grants_are_old(
     raw.commit()
     session.rollback()
     clock.now += 1.0
-    assert grants.writable_sensor_ids(session, **check) == {"sa1"}  # still within max_age
+    assert grants.writable_sensor_ids(session, **check).keys() == {"sa1"}  # within max_age
     clock.now += 1.5
-    assert grants.writable_sensor_ids(session, **check) == set()
+    assert grants.writable_sensor_ids(session, **check) == {}
+
+
+def test_readings_are_written_only_through_an_active_members_holding(
+        session: Session, registry: dict[str, int]) -> None:
+    """A sensor of a suspended or pending member takes no readings, not even from the
+    community's operator or a platform admin; the active holding is the way in."""
+    grants = WriteGrants()
+    check: dict[str, Any] = {"user_id": "op@a.test", "is_platform_admin": False,
+                             "sensor_ids": ["sa1", "sa2"]}
+    admin: dict[str, Any] = {"user_id": "root@x.test", "is_platform_admin": True,
+                             "sensor_ids": ["sb1"]}
+    session.execute(update(Member).where(col(Member.user_id) == "op@b.test")
+                    .values(status="suspended"))
+    session.commit()
+    assert grants.writable_sensor_ids(session, **admin) == {}
+    session.execute(update(Member).where(col(Member.user_id) == "op@b.test")
+                    .values(status="active"))
+    session.commit()
+    assert grants.writable_sensor_ids(session, **admin) == {"sb1": registry["b"]}
+    assert grants.writable_sensor_ids(session, **check) == {"sa1": registry["a"],
+                                                            "sa2": registry["a"]}

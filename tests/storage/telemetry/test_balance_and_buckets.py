@@ -33,7 +33,7 @@ def _put(store: TelemetryStore, rows: list[tuple[str, str, str, float]]) -> None
         "sensor_id": [row[0] for row in rows], "channel": [row[1] for row in rows],
         "ts": parse_instants([row[2] for row in rows]),
         "value": pa.array([row[3] for row in rows], pa.float64())})
-    ingest_table(store, table, authorize=lambda ids: ids, max_future_ms=10**13)
+    ingest_table(store, table, authorize=lambda ids: dict.fromkeys(ids, 1), max_future_ms=10**13)
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_shared_energy_matches_the_hand_computed_example(store: TelemetryStore) 
     for compacted in (False, True):
         if compacted:
             compact(store, quiet_ms=0)
-        result = balance.energy_balance(store, meters=meters, member_areas=areas,
+        result = balance.energy_balance(store, community_id=1, meters=meters, member_areas=areas,
                                         first=date(2026, 3, 2), last=date(2026, 3, 2),
                                         zone=ROME, granularity="hour", rate=110.0)
         totals = result["totals"]
@@ -90,14 +90,15 @@ def test_daylight_saving_days_have_23_and_25_hours(store: TelemetryStore, day: d
     rows = [("s", "energy_import", datetime.fromtimestamp((start + i * 900_000) / 1000, UTC)
              .isoformat(), 1.0) for i in range(4 * 30)]
     _put(store, rows)
-    result = queries.aggregates(store, sensor_ids=["s"], channel="energy_import",
+    result = queries.aggregates(store, sensors=dict.fromkeys(["s"], 1), channel="energy_import",
                                 low=start - 3_600_000, high=start + 30 * 3_600_000,
                                 bucket="day", zone=ROME)
     buckets = result.of("s").rows()
     the_day = next(bucket for bucket in buckets if bucket.start == start)
     assert (the_day.end - the_day.start) == hours * 3_600_000
     assert the_day.count == hours * 4 and the_day.total == hours * 4
-    summaries = queries.daily_summaries(store, sensor_id="s", first=day, last=day, zone=ROME)
+    summaries = queries.daily_summaries(store, community_id=1, sensor_id="s", first=day,
+                                        last=day, zone=ROME)
     assert summaries[0]["readings"] == hours * 4
 
 
@@ -105,8 +106,8 @@ def test_compaction_keeps_every_answer(store: TelemetryStore) -> None:
     rows = [(f"s{i % 3}", "power", f"2026-01-0{1 + i % 2}T{(i // 6) % 24:02d}:{i % 60:02d}:00Z",
              float(i)) for i in range(600)]
     _put(store, rows)
-    args = {"sensor_ids": ["s0", "s1", "s2"], "channel": "power", "low": _ms("2026-01-01T00:00Z"),
-            "high": _ms("2026-01-03T00:00Z")}
+    args = {"sensors": dict.fromkeys(["s0", "s1", "s2"], 1), "channel": "power",
+            "low": _ms("2026-01-01T00:00Z"), "high": _ms("2026-01-03T00:00Z")}
     before = queries.aggregates(store, **args, bucket="hour", zone=ROME)
     series_before = queries.series(store, **args, max_points=40)
     assert compact(store, quiet_ms=0) == 2 and not store.unsealed
@@ -128,10 +129,10 @@ def test_readings_before_1970_fall_in_their_own_hour_and_day(
         upload = store.temp_dir / "upload-readings.csv"  # where uploads are spooled
         upload.write_text("sensor_id,channel,ts,value\n"
                           + "".join(f"{','.join(map(str, row))}\n" for row in rows))
-        ingest_file(store, upload, "text/csv", authorize=lambda ids: ids,
+        ingest_file(store, upload, "text/csv", authorize=lambda ids: dict.fromkeys(ids, 1),
                     max_future_ms=10**13)
     assert sorted(store.unsealed) == [-1, 0]
-    args = {"sensor_ids": ["s"], "channel": "energy_import", "low": _ms("1969-12-31T22:00Z"),
+    args = {"sensors": {"s": 1}, "channel": "energy_import", "low": _ms("1969-12-31T22:00Z"),
             "high": _ms("1970-01-01T01:00Z"), "zone": ZoneInfo("UTC")}
     expected_hours = [(_ms("1969-12-31T22:00Z"), 1, 1.0), (_ms("1969-12-31T23:00Z"), 1, 2.0),
                       (_ms("1970-01-01T00:00Z"), 2, 12.0)]
@@ -159,7 +160,8 @@ CRASHER = textwrap.dedent("""
         table = pa.table({"idx": pa.array(range(50), pa.int64()), "sensor_id": ["s"] * 50,
                           "channel": ["power"] * 50, "ts": parse_instants(stamps),
                           "value": pa.array([float(batch)] * 50)})
-        ingest_table(store, table, authorize=lambda ids: ids, max_future_ms=10**13)
+        ingest_table(store, table, authorize=lambda ids: dict.fromkeys(ids, 1),
+                     max_future_ms=10**13)
         print(batch, flush=True)
         batch += 1
 """)

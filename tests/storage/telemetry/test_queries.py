@@ -39,7 +39,7 @@ def _readings(store: TelemetryStore) -> list[tuple[int, float]]:
         "sensor_id": ["s"] * len(points), "channel": ["power"] * len(points),
         "ts": pa.array([ts for ts, _ in points], pa.int64()),
         "value": pa.array([value for _, value in points], pa.float64())}),
-        authorize=lambda ids: ids, max_future_ms=10**13)
+        authorize=lambda ids: dict.fromkeys(ids, 1), max_future_ms=10**13)
     return points
 
 
@@ -58,7 +58,7 @@ def _brute_m4(points: list[tuple[int, float]], slice_of: dict[int, int]) -> list
 
 
 def _series(store: TelemetryStore, low: int, high: int, max_points: int) -> queries.Series:
-    return queries.series(store, sensor_ids=["s"], channel="power", low=low, high=high,
+    return queries.series(store, sensors={"s": 1}, channel="power", low=low, high=high,
                           max_points=max_points)[0]
 
 
@@ -117,16 +117,17 @@ def test_sensors_asked_together_get_what_each_gets_alone(store: TelemetryStore) 
                        pa.int64()),
         "value": pa.array([float(number * 1000 + minute) for number in range(len(names))
                            for minute in range(minutes)], pa.float64())}),
-        authorize=lambda ids: ids, max_future_ms=10**13)
+        authorize=lambda ids: dict.fromkeys(ids, 1), max_future_ms=10**13)
     scattered = names[::2]  # 40 runs of one key
     assert len(scattered) > partials.MAX_SENSOR_RANGES
     for asked in (scattered, names[10:15], [names[3], names[40]]):
-        together = queries.aggregates(store, sensor_ids=[*asked, "unknown"], channel="power",
+        together = queries.aggregates(store, sensors=dict.fromkeys([*asked, "unknown"], 1),
+                                      channel="power",
                                       low=START, high=START + 3 * HOUR_MS, bucket="hour",
                                       zone=ZoneInfo("UTC"))
         assert together.of("unknown").rows() == []
         for name in asked:
-            alone = queries.aggregates(store, sensor_ids=[name], channel="power", low=START,
+            alone = queries.aggregates(store, sensors={name: 1}, channel="power", low=START,
                                        high=START + 3 * HOUR_MS, bucket="hour",
                                        zone=ZoneInfo("UTC"))
             buckets = together.of(name).rows()

@@ -9,7 +9,9 @@ import pytest
 
 from storage.telemetry import queries
 from storage.telemetry.compaction import compact
+from storage.telemetry.ingest import ingest_table, table_from_json
 from storage.telemetry.store import TelemetryStore
+from tests.storage.telemetry.old_files import old_store_with
 
 
 def test_a_rollup_without_extremes_is_rebuilt_by_the_compaction(tmp_path: Path) -> None:
@@ -39,10 +41,12 @@ def test_a_rollup_without_extremes_is_rebuilt_by_the_compaction(tmp_path: Path) 
     store = TelemetryStore(path, memory_limit_mb=256)
     try:
         assert sorted(store.unsealed) == list(range(20))
-        exact = queries.series(store, sensor_ids=["s"], channel="power", low=0,
+        assert store.unassigned_sensor_ids() == ["s"]
+        assert store.assign_communities({"s": 1}) == {"s": 1}
+        exact = queries.series(store, sensors={"s": 1}, channel="power", low=0,
                                high=20 * 86_400_000, max_points=40)
         assert compact(store, quiet_ms=0) == 20
-        assert queries.series(store, sensor_ids=["s"], channel="power", low=0,
+        assert queries.series(store, sensors={"s": 1}, channel="power", low=0,
                               high=20 * 86_400_000, max_points=40) == exact
         assert exact[0].raw_count == 2880 and max(exact[0].value) == 6.0
     finally:
@@ -79,3 +83,56 @@ def test_opening_the_store_sweeps_spooled_files_an_earlier_run_left(tmp_path: Pa
         (temp_dir / name).write_bytes(b"x" * 1000)
     TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=128).close()
     assert list(temp_dir.iterdir()) == []
+
+
+def test_the_same_sensor_id_in_two_communities_is_two_series(tmp_path: Path) -> None:
+    store = TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=256)
+    try:
+        for community, value in ((1, 10.0), (2, 999999.0)):
+            ingest_table(store, table_from_json({
+                "sensor_id": "meter", "channel": "power", "ts": ["2026-03-02T10:00:00Z"],
+                "value": [value]}), authorize=lambda ids, c=community: dict.fromkeys(ids, c),
+                max_future_ms=10**13)
+        for community, value in ((1, 10.0), (2, 999999.0)):
+            found = queries.series(store, sensors={"meter": community}, channel="power",
+                                   low=0, high=2**50, max_points=100)
+            assert found[0].value == [value]
+        assert queries.series(store, sensors={"meter": 3}, channel="power", low=0,
+                              high=2**50, max_points=100)[0].value == []
+        assert len(store.sensor_ids_by_key(list(range(10)))) == 2
+    finally:
+        store.close()
+    reopened = TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=256)
+    try:
+        assert [item[0] for item in queries.latest(reopened, sensors={"meter": 2},
+                                                   channel=None)] == ["meter"]
+        assert queries.latest(reopened, sensors={"meter": 2}, channel=None)[0][3] == 999999.0
+    finally:
+        reopened.close()
+
+
+def test_sensors_of_an_old_file_are_unread_until_given_a_community(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.duckdb"
+    old_store_with(path, {1: "kept", 2: "taken"})
+    store = TelemetryStore(path, memory_limit_mb=256)
+    try:
+        assert store.unassigned_sensor_ids() == ["kept", "taken"]
+        assert queries.latest(store, sensors={"kept": 1, "taken": 1}, channel=None) == []
+        # Community 1 wrote "taken" before the old sensor was assigned: the old one stays
+        # unassigned (a community never gets two series of one id).
+        ingest_table(store, table_from_json({
+            "sensor_id": "taken", "channel": "power", "ts": ["2026-03-02T10:00:00Z"],
+            "value": [5.0]}), authorize=lambda ids: dict.fromkeys(ids, 1), max_future_ms=10**13)
+        assert store.assign_communities({"kept": 1, "taken": 1}) == {"kept": 1}
+        assert store.unassigned_sensor_ids() == ["taken"]
+        assert queries.latest(store, sensors={"kept": 1}, channel=None)[0][3] == 1.0
+        assert queries.latest(store, sensors={"taken": 1}, channel=None)[0][3] == 5.0
+        assert queries.latest(store, sensors={"kept": 2}, channel=None) == []
+    finally:
+        store.close()
+    reopened = TelemetryStore(path, memory_limit_mb=256)
+    try:
+        assert reopened.unassigned_sensor_ids() == ["taken"]
+        assert queries.latest(reopened, sensors={"kept": 1}, channel=None)[0][3] == 1.0
+    finally:
+        reopened.close()
