@@ -94,6 +94,7 @@ class Api:
 
     client: TestClient
     engine: Engine
+    runtime: Any = None  # the app's handlers.runtime.Runtime, where a test needs it
     _tokens: dict[str, str] = field(default_factory=dict)
 
     def login(self, email: str, *, role: str = "user") -> dict[str, str]:

@@ -25,5 +25,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def api(settings: Settings) -> Iterator[Api]:
     app = create_app(settings)
     with app.test_client() as client:
-        yield Api(client=client, engine=app.runtime.engine)  # type: ignore[attr-defined]
+        yield Api(client=client, engine=app.runtime.engine,  # type: ignore[attr-defined]
+                  runtime=app.runtime)  # type: ignore[attr-defined]
     app.runtime.close()  # type: ignore[attr-defined]

@@ -306,6 +306,10 @@ def test_an_old_telemetry_file_is_given_to_the_community_of_each_active_holder(
     api = both
     _legacy_asset(api, "beta", "bpend", "legacy-ana", "a-ana")
     _legacy_asset(api, "beta", "bo", "legacy-pia", "a-pia")
+    # The server opened its (new, empty) store at start: close it, put the old file in its
+    # place, and the next request opens that one.
+    api.runtime.close()
+    settings.telemetry_path().unlink()
     old_store_with(settings.telemetry_path(), {1: "a-ana", 2: "a-pia", 3: "a-sue", 4: "b-bo"})
     operator_a, operator_b = api.login("op@alpha.test"), api.login("op@beta.test")
 
