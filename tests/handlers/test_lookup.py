@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from storage.models import Member
+from storage.models import Asset, Member
 from tests.factories import Api, community_doc, member_doc
 
 BASE = "/api/admin/lookup"
@@ -19,11 +19,13 @@ def api_with_data(api: Api) -> Api:
     """Communities a and b; dual@x.test is active in a and suspended in b; shared sensor and POD.
 
     `shared-s` and `IT-shared` are held by alice (active, in a) and by bruno (inactive, in b).
+    A sensor id is kept to one community whatever its members' status, so bruno's meter is
+    given `shared-s` straight in the database, as a registry from before that rule holds it.
     """
-    # b first: its holders of the shared ids are not active, so a may hold them too.
+    # b first: its holder of the shared POD is not active, so a may hold it too.
     api.import_yaml(community_doc("b", members={
         "bea": member_doc("bea", user_id="bea@b.test", sensors=("b-s1",)),
-        "bruno": member_doc("bruno", status="inactive", sensors=("shared-s",),
+        "bruno": member_doc("bruno", status="inactive", sensors=("shared-s-later",),
                             pods=("IT-shared",)),
         "dual": member_doc("dual", user_id="dual@x.test", status="suspended"),
     }))
@@ -33,6 +35,10 @@ def api_with_data(api: Api) -> Api:
                             pods=("IT-shared",)),
         "dual": member_doc("dual", user_id="dual@x.test"),
     }))
+    with Session(api.engine) as session:
+        session.execute(update(Asset).where(col(Asset.sensor_id) == "shared-s-later")
+                        .values(sensor_id="shared-s"))
+        session.commit()
     return api
 
 
