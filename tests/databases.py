@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
+
+from tests.environment import skip_or_fail
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "COMMONWATT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -32,9 +33,7 @@ def require_postgres() -> None:
     """Skip when PostgreSQL is unreachable, but fail under CI, where it must be there."""
     if postgres_reachable():
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required under CI and does not answer at {POSTGRES_ADMIN_URL}")
-    pytest.skip("PostgreSQL is not reachable")
+    skip_or_fail(f"PostgreSQL does not answer at {POSTGRES_ADMIN_URL}")
 
 
 @contextmanager

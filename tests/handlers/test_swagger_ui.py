@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.environment import in_ci
 from tests.handlers.test_cli import stop
 from tests.handlers.test_serve import read_until, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def in_ci() -> bool:
-    """Whether CI is set to anything truthy (CI=true, CI=1, ...)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 @pytest.fixture
