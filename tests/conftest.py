@@ -22,6 +22,27 @@ REFERENCE_SCHEMA_PATH = (
 )
 
 
+REFERENCE_OPENAPI_PATH = SHARED_DIR / "reference" / "rec-registry" / "openapi-v1.7.0.json"
+
+
+def missing_reference_files() -> list[str]:
+    """What of ../shared/reference the suite needs and does not find."""
+    missing = [str(path) for path in (REFERENCE_SCHEMA_PATH, REFERENCE_OPENAPI_PATH)
+               if not path.is_file()]
+    if not sorted(REFERENCE_BUNDLES_DIR.glob("*.yaml")):
+        missing.append(f"{REFERENCE_BUNDLES_DIR}/*.yaml")
+    return missing
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Reference files missing stop the run: tests over an empty glob would pass on nothing."""
+    missing = missing_reference_files()
+    if missing:
+        raise pytest.UsageError(
+            "the reference files of ../shared are missing (clone the repository with shared/ "
+            "beside it): " + ", ".join(missing))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database on each backend in turn (PostgreSQL is skipped when unreachable)."""
