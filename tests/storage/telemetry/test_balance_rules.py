@@ -1,0 +1,78 @@
+"""Energy balance rules a silent bug would break: areas never pool, energy is shared per hour."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from storage.telemetry import balance
+from storage.telemetry.compaction import compact
+from storage.telemetry.store import TelemetryStore
+from tests.storage.telemetry.test_balance_and_buckets import _put
+
+ROME = ZoneInfo("Europe/Rome")
+DAY = date(2026, 3, 2)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TelemetryStore:
+    opened = TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=256)
+    yield opened  # type: ignore[misc]
+    opened.close()
+
+
+def _balance(store: TelemetryStore, meters: list[balance.Meter], granularity: str) -> dict:
+    areas = {meter.member_key: meter.area for meter in meters}
+    return balance.energy_balance(store, community_id=1, meters=meters, member_areas=areas,
+                                  first=DAY, last=DAY, zone=ROME, granularity=granularity,
+                                  rate=None)
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_areas_share_energy_each_within_itself_never_pooled(
+        store: TelemetryStore, compacted: bool) -> None:
+    # North: a consumer; south: a producer and a consumer; all in the same hour. The north
+    # consumer shares nothing (its area feeds nothing in); south shares min(500, 2000).
+    _put(store, [
+        ("north-c", "energy_import", "2026-03-02T09:30:00Z", 3000.0),
+        ("south-p", "energy_export", "2026-03-02T09:30:00Z", 2000.0),
+        ("south-c", "energy_import", "2026-03-02T09:30:00Z", 500.0),
+    ])
+    if compacted:
+        compact(store, quiet_ms=0)
+    meters = [balance.Meter("north-c", "nc", "north"), balance.Meter("south-p", "sp", "south"),
+              balance.Meter("south-c", "sc", "south")]
+
+    result = _balance(store, meters, "day")
+
+    areas = {area["area"]: area["totals"] for area in result["areas"]}
+    assert set(areas) == {"north", "south"}
+    assert areas["north"]["withdrawn_wh"] == 3000 and areas["north"]["shared_wh"] == 0
+    assert areas["south"]["withdrawn_wh"] == 500 and areas["south"]["fed_in_wh"] == 2000
+    assert areas["south"]["shared_wh"] == 500
+    assert result["totals"]["shared_wh"] == 500  # pooled, it would be 2000
+    parts = {share["member_key"]: share for share in result["members"]}
+    assert parts["nc"]["shared_as_consumer_wh"] == 0
+
+
+@pytest.mark.parametrize("granularity", ["hour", "day", "month"])
+def test_energy_is_shared_hour_by_hour_at_every_granularity(
+        store: TelemetryStore, granularity: str) -> None:
+    # The consumer withdraws in one hour, the producer feeds in the next: nothing is shared,
+    # although the day's totals alone would say 1,000 Wh.
+    _put(store, [
+        ("c", "energy_import", "2026-03-02T09:30:00Z", 1000.0),
+        ("p", "energy_export", "2026-03-02T10:30:00Z", 1000.0),
+        ("c", "energy_import", "2026-03-02T11:30:00Z", 400.0),
+        ("p", "energy_export", "2026-03-02T11:40:00Z", 600.0),
+    ])
+    meters = [balance.Meter("c", "consumer", "north"), balance.Meter("p", "plant", "north")]
+
+    result = _balance(store, meters, granularity)
+
+    assert result["totals"]["withdrawn_wh"] == 1400 and result["totals"]["fed_in_wh"] == 1600
+    assert result["totals"]["shared_wh"] == 400
+    assert sum(period["shared_wh"] for period in result["periods"]) == 400
