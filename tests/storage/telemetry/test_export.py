@@ -26,14 +26,15 @@ def store(tmp_path: Path) -> Iterator[TelemetryStore]:
     ingest_table(opened, table_from_json({
         "sensor_id": FORMULA_IDS, "channel": "power",
         "ts": ["2026-03-02T00:10:00Z"] * len(FORMULA_IDS),
-        "value": [1.5] * len(FORMULA_IDS)}), authorize=lambda ids: ids, max_future_ms=0)
+        "value": [1.5] * len(FORMULA_IDS)}), authorize=lambda ids: dict.fromkeys(ids, 1),
+        max_future_ms=0)
     yield opened
     opened.close()
 
 
 def _export(store: TelemetryStore, file_format: str) -> bytes:
-    path = export_file(store, sensor_ids=FORMULA_IDS, channel=None, low=LOW, high=HIGH,
-                       file_format=file_format)
+    path = export_file(store, sensors=dict.fromkeys(FORMULA_IDS, 1), channel=None, low=LOW,
+                       high=HIGH, file_format=file_format)
     try:
         return path.read_bytes()
     finally:
