@@ -201,7 +201,7 @@ def _fold_m4(hours: dict[str, Any], origin: int, width: int) -> dict[str, np.nda
         change = (sensor[1:] != sensor[:-1]) | (piece[1:] != piece[:-1])
         group = np.concatenate([[0], np.cumsum(change)])
     starts = np.flatnonzero(np.diff(group, prepend=-1))
-    ends = np.append(starts[1:], len(group)) - 1
+    ends = np.append(starts[1:], len(group)) - 1 if len(starts) else starts
     lowest = np.lexsort((data["low_ts"], data["low"], group))
     lowest = lowest[np.flatnonzero(np.diff(group[lowest], prepend=-1))]
     highest = np.lexsort((data["high_ts"], -data["high"], group))

@@ -85,3 +85,24 @@ def test_a_multi_document_import_refused_by_the_registry_stores_neither(api: Api
     assert response.status_code == 422, response.text
     assert [error["code"] for error in response.json()["errors"]] == ["sensor_held"]
     assert _communities(api) == ["held"]
+
+
+def test_a_long_series_right_after_ingest_answers_before_any_compaction(api: Api) -> None:
+    # A year asked at 1,000 points is sliced in whole hours from the hourly rollup; right after
+    # an ingest no day is compacted yet and the rollup holds nothing of the sensor.
+    _community(api)
+    assert _ingest(api, _rows(SENSOR, "power", [1.0, 5.0, 2.0])).status_code == 200
+
+    response = api.client.get("/api/telemetry/series", params={
+        "sensor_id": [SENSOR, OTHER], "channel": "power", "from": "2026-01-01T00:00:00Z",
+        "to": "2026-12-31T00:00:00Z", "max_points": 1000}, headers=api.admin())
+
+    assert response.status_code == 200, response.text
+    own, other = response.json()["series"]
+    assert own["value"] == [1.0, 5.0, 2.0] and other["value"] == []
+    # A year in which the sensor has no reading at all: nothing in the rollup nor in the days.
+    empty = api.client.get("/api/telemetry/series", params={
+        "sensor_id": SENSOR, "channel": "power", "from": "2024-01-01T00:00:00Z",
+        "to": "2024-12-31T00:00:00Z", "max_points": 1000}, headers=api.admin())
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["series"][0]["value"] == []

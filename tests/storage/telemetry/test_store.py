@@ -85,6 +85,9 @@ def test_opening_the_store_sweeps_spooled_files_an_earlier_run_left(tmp_path: Pa
     assert list(temp_dir.iterdir()) == []
 
 
+YEAR_2026 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
 def test_the_same_sensor_id_in_two_communities_is_two_series(tmp_path: Path) -> None:
     store = TelemetryStore(tmp_path / "telemetry.duckdb", memory_limit_mb=256)
     try:
@@ -95,10 +98,11 @@ def test_the_same_sensor_id_in_two_communities_is_two_series(tmp_path: Path) -> 
                 max_future_ms=10**13)
         for community, value in ((1, 10.0), (2, 999999.0)):
             found = queries.series(store, sensors={"meter": community}, channel="power",
-                                   low=0, high=DAY_MS * 365, max_points=100)
+                                   low=YEAR_2026, high=YEAR_2026 + DAY_MS * 365,
+                                   max_points=100)
             assert found[0].value == [value]
-        assert queries.series(store, sensors={"meter": 3}, channel="power", low=0,
-                              high=DAY_MS * 365, max_points=100)[0].value == []
+        assert queries.series(store, sensors={"meter": 3}, channel="power", low=YEAR_2026,
+                              high=YEAR_2026 + DAY_MS * 365, max_points=100)[0].value == []
         assert len(store.sensor_ids_by_key(list(range(10)))) == 2
     finally:
         store.close()
