@@ -192,3 +192,31 @@ class SensorIngestKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     prefix: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utc_now)
+
+
+class Job(SQLModel, table=True):
+    """A background job: the row is the truth, a broker message only wakes a worker up."""
+
+    __table_args__ = (Index("ix_job_status_kind", "status", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    community_key: str | None = Field(default=None, max_length=128, index=True)
+    requested_by_id: int | None = Field(default=None, index=True)
+    requested_by: str | None = Field(default=None, max_length=320)
+    # What the work needs (never shown by the API); cleared once the job ends.
+    arguments: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    progress: int = 0
+    progress_message: str | None = Field(default=None, max_length=500)
+    result: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    problem: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    log: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
+    result_file: str | None = Field(default=None, max_length=500)
+    result_expires_at: datetime | None = None
+    cancel_requested: bool = False
+    claimed_by: str | None = Field(default=None, max_length=300)
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utc_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
