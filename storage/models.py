@@ -218,5 +218,6 @@ class Job(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=300)
     attempts: int = 0
     created_at: datetime = Field(default_factory=utc_now)
+    sent_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column('claimed_by', sa.String(length=300), nullable=True),
         sa.Column('attempts', sa.Integer(), nullable=False),
         sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('sent_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column('finished_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint('id'),
