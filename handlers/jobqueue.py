@@ -187,11 +187,14 @@ class JobQueue:
         return job_id
 
     def sweep(self) -> None:
-        """Delete expired result files, forget old ended jobs, send again the messages of
-        jobs queued too long."""
+        """End or requeue the jobs of stopped processes, delete expired result files, forget
+        old ended jobs, send again the messages of jobs queued too long."""
         settings = self.runtime.settings
         results = settings.job_results_dir()
         with self.runtime.session() as session:
+            # A worker process of this host that died mid-job: its imports end failed.
+            job_store.recover_interrupted(session, is_gone=process_gone,
+                                          fails_when_interrupted=FAILS_WHEN_INTERRUPTED)
             for job in job_store.expired_result_files(session):
                 (results / str(job.result_file)).unlink(missing_ok=True)
                 job_store.forget_result_file(session, job=job)

@@ -84,3 +84,14 @@ def test_expired_results_and_old_jobs_are_cleaned(session: Session) -> None:
     job_store.forget_result_file(session, job=expired[0])
     assert job_store.prune_finished(session, older_than=timedelta(days=1)) == 0
     assert job_store.prune_finished(session, older_than=timedelta(seconds=-1)) == 1
+
+
+def test_job_writes_leave_the_registry_caches_valid(session: Session) -> None:
+    from storage.db import registry_version
+
+    before = registry_version()
+    job_id = _job(session)
+    job_store.claim_job(session, job_id=job_id, worker="h:1", kinds=IMPORTS)
+    job_store.report_progress(session, job_id=job_id, percent=50, message="half")
+    session.commit()
+    assert registry_version() == before
