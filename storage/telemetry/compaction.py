@@ -6,14 +6,11 @@ Blocks waiting for that are kept in the file, so a restart in between still sort
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, floor_sql, now_ms
 
 ROLLUP_BLOCK_DAYS = 30
-
-logger = logging.getLogger("commonwatt.telemetry")
 
 
 def days_to_compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = None) -> list[int]:
