@@ -80,6 +80,8 @@ def bundle_import(context: JobContext) -> None:
         job_store.succeed_job(session, job_id=context.job_id, result=dict(result),
                               message="dry run done" if arguments.get("dry_run")
                               else "imported")
+    if context.runtime.jobs is not None and not arguments.get("dry_run"):
+        context.runtime.jobs.wake_webhooks()
 
 
 def telemetry_export(context: JobContext) -> None:

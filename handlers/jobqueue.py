@@ -1,5 +1,6 @@
-"""Dramatiq for background jobs: a broker chosen by URL, actors taking job ids, a worker, and
-the server's one scheduler (compaction, expired result files, messages lost on the way)."""
+"""Dramatiq for background jobs: a broker chosen by URL, actors taking job ids (and one
+sending webhook deliveries), a worker, and the server's one scheduler (compaction, expired
+result files, messages lost on the way, pending deliveries)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dramatiq.middleware import AgeLimit, Retries
 
 from handlers.job_work import GROUP_KINDS, KIND_GROUP, run_job
 from handlers.settings import Settings
+from handlers.webhook_delivery import deliver_pending
 from storage import jobs as job_store
 from storage.models import utc_now
 from storage.telemetry.compaction import days_to_compact, unsorted_blocks
@@ -84,6 +86,10 @@ class JobQueue:
             self._performer(group), broker=self.broker, actor_name=f"commonwatt_{group}_job",
             queue_name=self.queue_names[group], priority=0,
             options={"max_retries": 0}) for group in GROUP_KINDS}
+        # Webhook deliveries: registry work (any worker); the outbox rows are the truth.
+        self.webhook_actor: dramatiq.Actor[[], None] = dramatiq.Actor(
+            self._deliver_webhooks, broker=self.broker, actor_name="commonwatt_deliver_webhooks",
+            queue_name=self.queue_names["registry"], priority=0, options={"max_retries": 0})
         self._worker: dramatiq.Worker | None = None
         self._scheduler: threading.Thread | None = None
 
@@ -94,6 +100,19 @@ class JobQueue:
 
         perform.__name__ = f"run_{group}_job"
         return perform
+
+    def _deliver_webhooks(self) -> None:
+        try:
+            deliver_pending(self.runtime)
+        except Exception:
+            LOG.exception("webhook deliveries")
+
+    def wake_webhooks(self) -> None:
+        """Have a worker send the outbox's pending deliveries."""
+        try:
+            self.webhook_actor.send()
+        except Exception as error:  # the outbox is the truth: the sweep wakes them again
+            LOG.warning("webhook deliveries not woken: %s", error)
 
     def send(self, job_id: int, kind: str) -> None:
         """Wake a worker up for the job; a broker that can't be reached is logged (the job
@@ -207,3 +226,4 @@ class JobQueue:
         for job_id, kind in stale:
             assert job_id is not None
             self.send(job_id, kind)
+        self.wake_webhooks()

@@ -28,7 +28,9 @@ def _import(runtime: Runtime, documents: list[dict[str, Any]], allowed: set[str]
     with runtime.session() as session:
         report: dict[str, Any] = dict(import_bundles(
             session, documents, dry_run=dry_run, force=force, allowed_community_keys=allowed))
-        return report
+    if runtime.jobs is not None and not dry_run:
+        runtime.jobs.wake_webhooks()  # the import's events are in the outbox now
+    return report
 
 
 async def import_bundle(body: dict[str, Any], token_info: dict[str, Any],

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     job_resend_after_seconds: float = Field(
         default=300.0, gt=0, description="A job queued this long has its message sent again "
         "(a lost message loses no work; a repeated one does nothing).")
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow webhook endpoints on http:// and on loopback, "
+        "private or link-local addresses (development and tests only).")
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a webhook delivery may take.")
     balance_min_contributors: int = Field(
         default=3, ge=1, description="The fewest members contributing to an area's or the "
         "community's energy balance figures for plain members to see them.")

@@ -221,3 +221,43 @@ class Job(SQLModel, table=True):
     sent_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a community's events are sent; the secret signs them (Standard Webhooks)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    url: str = Field(max_length=2000)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[str] = Field(default_factory=list, sa_column=json_column())
+    # Kept as given: signing needs it. Shown once, at creation.
+    secret: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class WebhookOutbox(SQLModel, table=True):
+    """An event, written in the transaction of the change it tells about."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    event_type: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    created_at: datetime = Field(default_factory=utc_now)
+    dispatched_at: datetime | None = Field(default=None, index=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to one endpoint: attempts until delivered or given up."""
+
+    __table_args__ = (UniqueConstraint("outbox_id", "endpoint_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="webhookoutbox.id", ondelete="CASCADE", index=True)
+    endpoint_id: int = Field(foreign_key="webhookendpoint.id", ondelete="CASCADE", index=True)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default_factory=utc_now, index=True)
+    response_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: datetime | None = None
