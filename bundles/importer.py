@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bundles.errors import BundleRefused, CommunityExists
 from bundles.parse import gc_paused
 from bundles.validate import KNOWN_ASSET_TYPES, collect_refusals, stores_as_assets
-from storage import claims
+from storage import claims, webhooks
 from storage import graph as graph_store
 from storage.assets import derived_columns
 from storage.graph import BUNDLE_SHAPE_KEY, CommunityGraph
@@ -268,8 +268,14 @@ def _import(session: Session, documents: list[dict[str, Any]], *, dry_run: bool,
         graph_store.lock_communities(session, community_ids=rewritten.values())
         for community_id in rewritten.values():
             graph_store.delete_community_graph(session, community_id=community_id)
-        for key, graph in zip(keys, graphs, strict=True):
+        for key, graph, report in zip(keys, graphs, reports, strict=True):
             if key not in unchanged:
-                graph_store.write_community_graph(session, graph=graph,
-                                                  community_id=existing.get(key))
+                community_id = graph_store.write_community_graph(
+                    session, graph=graph, community_id=existing.get(key))
+                # Same transaction as the change: no event without it, none lost.
+                webhooks.record_event(session, community_id=community_id,
+                                      event_type="community.imported", payload={
+                                          "community": key, "action": report["action"],
+                                          "inserted": report["inserted"],
+                                          "deleted": report["deleted"]})
     return {"dry_run": dry_run, "communities": reports}

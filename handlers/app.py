@@ -98,6 +98,8 @@ def closing_on_shutdown(runtime: Runtime) -> Callable[[Any], AbstractAsyncContex
         # Opening the telemetry store sweeps what an earlier run left in its temporary
         # directory (uploads and exports cut short by a crash).
         await asyncio.to_thread(open_telemetry, runtime)
+        # Background jobs: the worker, recovery of what a stop interrupted, the scheduler.
+        await asyncio.to_thread(runtime.start_jobs, server=True)
         # What starting made (the spec, its validators, the routes: some 150,000 objects)
         # lives as long as the server: out of the collector's way, a large answer no longer
         # pays for full collections walking it.

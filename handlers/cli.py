@@ -1,4 +1,4 @@
-"""The `commonwatt` command: serve, import, export, users create and list, db upgrade."""
+"""The `commonwatt` command: serve, worker, import, export, users, jobs, db upgrade."""
 
 from __future__ import annotations
 
@@ -245,6 +245,91 @@ def command_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def command_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import jobs as job_store
+
+    runtime = _open_existing_registry(settings)
+    try:
+        with runtime.session(read_only=True) as session:
+            cursor = None
+            while True:
+                page = job_store.list_jobs(session, scope=job_store.JobScope(everything=True),
+                                           status=args.status, kind=args.kind,
+                                           community_key=args.community, cursor=cursor,
+                                           limit=500)
+                for job in page.items:
+                    print("\t".join([str(job.id), job.kind, job.status, f"{job.progress}%",
+                                     job.community_key or "-", job.requested_by or "-",
+                                     job.created_at.isoformat(), job.progress_message or ""]))
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+    finally:
+        runtime.engine.dispose()
+    return 0
+
+
+def command_jobs_show(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers.jobs import present_job
+    from storage import jobs as job_store
+
+    runtime = _open_existing_registry(settings)
+    try:
+        with runtime.session(read_only=True) as session:
+            job = job_store.get_job(session, job_id=args.job_id,
+                                    scope=job_store.JobScope(everything=True))
+            json.dump(present_job(job), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+    finally:
+        runtime.engine.dispose()
+    return 0
+
+
+def command_jobs_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import jobs as job_store
+
+    runtime = _open_existing_registry(settings)
+    try:
+        with runtime.session() as session:
+            job = job_store.request_cancel(session, job_id=args.job_id,
+                                           scope=job_store.JobScope(everything=True))
+            status = job.status
+    finally:
+        runtime.engine.dispose()
+    print(f"job {args.job_id} cancelled" if status == "cancelled"
+          else f"job {args.job_id} asked to stop (it is {status})")
+    return 0
+
+
+def command_worker(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from sqlalchemy.engine import make_url
+
+    from handlers.app import create_runtime
+
+    if not settings.broker_url:
+        raise CliError("a worker process needs a broker: set COMMONWATT_BROKER_URL "
+                       "(redis://... or amqp://...) as for the server; without one, the "
+                       "server runs the jobs itself", EXIT_USAGE)
+    runtime = create_runtime(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        runtime.start_jobs(server=False)
+        broker = make_url(settings.broker_url).render_as_string(hide_password=True)
+        print(f"Worker running bundle imports from {broker} "
+              f"({settings.worker_threads} threads)", flush=True)
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()
+    return 0
+
+
 def _demo_preparation(reset: bool) -> Any:
     """What `serve --demo` does once the server may start: see prepare_demo."""
 
@@ -380,6 +465,31 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(run=command_users_create)
     listing = _command(users_commands, "list", "list the accounts: email and role")
     listing.set_defaults(run=command_users_list)
+
+    worker = _command(commands, "worker",
+                      "run bundle-import jobs from the broker of COMMONWATT_BROKER_URL "
+                      "(telemetry jobs run in the server only)")
+    worker.set_defaults(run=command_worker)
+
+    jobs = _command(commands, "jobs", "background jobs: list, show, cancel")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+    jobs_list = _command(jobs_commands, "list",
+                         "list jobs, oldest first: id, kind, status, progress, community, "
+                         "who asked, created, last message")
+    jobs_list.add_argument("--status", choices=["queued", "running", "succeeded", "failed",
+                                                "cancelled"], help="only jobs with this status")
+    jobs_list.add_argument("--kind", choices=["bundle_import", "telemetry_export",
+                                              "telemetry_compaction"],
+                           help="only jobs of this kind")
+    jobs_list.add_argument("--community", metavar="KEY", help="only this community's jobs")
+    jobs_list.set_defaults(run=command_jobs_list)
+    jobs_show = _command(jobs_commands, "show", "print one job as JSON")
+    jobs_show.add_argument("job_id", type=int, metavar="ID", help="the job's id")
+    jobs_show.set_defaults(run=command_jobs_show)
+    jobs_cancel = _command(jobs_commands, "cancel",
+                           "cancel a queued job, or ask a running one to stop")
+    jobs_cancel.add_argument("job_id", type=int, metavar="ID", help="the job's id")
+    jobs_cancel.set_defaults(run=command_jobs_cancel)
 
     database = _command(commands, "db", "database maintenance")
     database_commands = database.add_subparsers(dest="db_command", required=True,

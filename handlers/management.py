@@ -8,6 +8,7 @@ from bundles.exporter import export_communities
 from bundles.importer import import_bundles
 from bundles.parse import parse_json_bundle, parse_yaml_documents
 from handlers.access import admin_scope, caller_of
+from handlers.job_submit import submit_import
 from handlers.runtime import Runtime, current_runtime, in_thread
 from handlers.security import Caller
 from storage.access import community_keys_by_ids, require_visible_keys
@@ -27,13 +28,20 @@ def _import(runtime: Runtime, documents: list[dict[str, Any]], allowed: set[str]
     with runtime.session() as session:
         report: dict[str, Any] = dict(import_bundles(
             session, documents, dry_run=dry_run, force=force, allowed_community_keys=allowed))
-        return report
+    if runtime.jobs is not None and not dry_run:
+        runtime.jobs.wake_webhooks()  # the import's events are in the outbox now
+    return report
 
 
-async def import_bundle(body: dict[str, Any], token_info: dict[str, Any]) -> dict[str, Any]:
+async def import_bundle(body: dict[str, Any], token_info: dict[str, Any],
+                        **options: Any) -> Any:
     runtime = current_runtime()
     allowed = await in_thread(_writable_keys, runtime, caller_of(token_info))
     document = parse_json_bundle(body["bundle"])
+    if options.get("async"):  # `async` is a keyword: Connexion passes it by name
+        return await in_thread(submit_import, runtime, caller_of(token_info), [document],
+                               allowed, dry_run=body.get("dry_run", False),
+                               force=body.get("force", False), single=True)
     report = await in_thread(_import, runtime, [document], allowed,
                              dry_run=body.get("dry_run", False), force=body.get("force", False))
     single: dict[str, Any] = report["communities"][0]
@@ -41,13 +49,17 @@ async def import_bundle(body: dict[str, Any], token_info: dict[str, Any]) -> dic
 
 
 async def import_yaml_bundles(body: bytes | None, token_info: dict[str, Any],
-                              dry_run: bool = False, force: bool = False) -> dict[str, Any]:
+                              dry_run: bool = False, force: bool = False,
+                              **options: Any) -> Any:
     runtime = current_runtime()
     settings = runtime.settings
     allowed = await in_thread(_writable_keys, runtime, caller_of(token_info))
     documents = await in_thread(parse_yaml_documents, body or b"",
                                 max_nodes=settings.yaml_max_nodes,
                                 max_depth=settings.yaml_max_depth)
+    if options.get("async"):
+        return await in_thread(submit_import, runtime, caller_of(token_info), documents,
+                               allowed, dry_run=dry_run, force=force, single=False)
     return await in_thread(_import, runtime, documents, allowed, dry_run=dry_run, force=force)
 
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connexion.context import scope as request_scope
 from sqlalchemy.engine import Engine
@@ -19,9 +19,11 @@ from handlers.settings import Settings
 from storage.db import session_scope
 from storage.grants import WriteGrants
 from storage.holders import HolderCache
-from storage.telemetry.compaction import Compactor
 from storage.telemetry.legacy import assign_legacy_sensors
 from storage.telemetry.store import TelemetryStore
+
+if TYPE_CHECKING:
+    from handlers.jobqueue import JobQueue
 
 SCOPE_KEY = "commonwatt.runtime"
 LOG = logging.getLogger("commonwatt.runtime")
@@ -38,12 +40,12 @@ class Runtime:
     write_grants: WriteGrants = field(default_factory=WriteGrants, repr=False)
     holders: HolderCache = field(default_factory=HolderCache, repr=False)
     _telemetry: TelemetryStore | None = field(default=None, repr=False)
-    _compactor: Compactor | None = field(default=None, repr=False)
+    jobs: JobQueue | None = field(default=None, repr=False)
     _telemetry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def telemetry(self) -> TelemetryStore:
-        """The telemetry store, opened on first use (with its background compaction)."""
+        """The telemetry store, opened on first use (compacted by scheduled jobs)."""
         if self._telemetry is None:
             with self._telemetry_lock:
                 if self._telemetry is None:
@@ -52,13 +54,29 @@ class Runtime:
                                            memory_limit_mb=settings.telemetry_memory_limit_mb,
                                            threads=settings.telemetry_threads)
                     self._assign_legacy_sensors(store)
-                    if settings.telemetry_compact_interval_seconds > 0:
-                        self._compactor = Compactor(
-                            store, interval_s=settings.telemetry_compact_interval_seconds,
-                            quiet_s=settings.telemetry_compact_quiet_seconds)
-                        self._compactor.start()
                     self._telemetry = store
         return self._telemetry
+
+    def open_telemetry_store(self) -> TelemetryStore | None:
+        """The telemetry store if it is open (never opens it)."""
+        return self._telemetry
+
+    def start_jobs(self, *, server: bool) -> JobQueue:
+        """Start the background jobs: in the server, a worker for every kind (imports too
+        unless `server_runs_imports` is off while a broker URL is set) and the scheduler; in a
+        `commonwatt worker` process, a worker for registry work only."""
+        from handlers.jobqueue import JobQueue
+
+        settings = self.settings
+        if server:
+            groups = {"telemetry"}
+            if settings.server_runs_imports or not settings.broker_url:
+                groups.add("registry")
+        else:
+            groups = {"registry"}
+        self.jobs = JobQueue(self, groups=frozenset(groups))
+        self.jobs.start(scheduler=server)
+        return self.jobs
 
     def _assign_legacy_sensors(self, store: TelemetryStore) -> None:
         """Give the sensors of a file written before readings were kept per community to
@@ -77,11 +95,11 @@ class Runtime:
                  len(assigned), left)
 
     def close(self) -> None:
-        """Stop compaction, close the telemetry store and the engine's connections; idempotent."""
+        """Stop the jobs, close the telemetry store and the engine's connections; idempotent."""
+        if self.jobs is not None:
+            self.jobs.stop()
+            self.jobs = None
         with self._telemetry_lock:
-            if self._compactor is not None:
-                self._compactor.stop()
-                self._compactor = None
             if self._telemetry is not None:
                 self._telemetry.close()
                 self._telemetry = None

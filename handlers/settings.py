@@ -53,6 +53,37 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="How often day partitions are compacted; 0: never.")
     telemetry_compact_quiet_seconds: float = Field(
         default=120.0, ge=0, description="A day is compacted once unchanged this long.")
+    broker_url: str = Field(
+        default="", pattern=r"^((redis|rediss|amqp|amqps)://\S+)?$",
+        description="Dramatiq broker: redis://... or amqp://...; empty: an embedded broker "
+        "and worker inside the server process.")
+    broker_namespace: str = Field(
+        default="commonwatt", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Prefix of the broker's queue names (one per deployment).")
+    server_runs_imports: bool = Field(
+        default=True, description="Whether the server's own worker also runs bundle imports "
+        "(with a broker URL, `commonwatt worker` processes run them too).")
+    worker_threads: int = Field(default=2, ge=1, le=64,
+                                description="Threads of a worker (the server's or a process).")
+    export_job_min_rows: int = Field(
+        default=1_000_000, ge=1, description="Telemetry exports of at least this many "
+        "readings run as jobs (202 with the job's address).")
+    job_result_ttl_seconds: int = Field(
+        default=86_400, ge=1, description="How long a job's result file is served.")
+    job_retention_days: int = Field(
+        default=30, ge=1, description="Ended jobs without a result file are deleted after "
+        "this many days.")
+    job_sweep_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often the server's scheduler deletes expired "
+        "result files and sends queued jobs' messages again.")
+    job_resend_after_seconds: float = Field(
+        default=300.0, gt=0, description="A job queued this long has its message sent again "
+        "(a lost message loses no work; a repeated one does nothing).")
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow webhook endpoints on http:// and on loopback, "
+        "private or link-local addresses (development and tests only).")
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a webhook delivery may take.")
     balance_min_contributors: int = Field(
         default=3, ge=1, description="The fewest members contributing to an area's or the "
         "community's energy balance figures for plain members to see them.")
@@ -85,6 +116,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'registry.sqlite3').resolve()}"
+
+    def job_results_dir(self) -> Path:
+        """Where jobs' result files (large exports) are kept until they expire."""
+        return self.data_dir / "job-results"
 
     def telemetry_path(self) -> Path:
         """The telemetry DuckDB file."""

@@ -8,12 +8,14 @@ from typing import Any
 from handlers.access import admin_community, caller_of, readable_sensors, series_of
 from handlers.downloads import SpooledFileResponse
 from handlers.instants import MAX_DAYS, iso, iso_many, parse_dates, parse_range, zone_of
+from handlers.job_submit import submit_export
 from handlers.problems import Problem
 from handlers.runtime import current_runtime, in_thread
 from storage import access
 from storage.telemetry import balance, balance_view, queries
 from storage.telemetry.channels import BY_NAME, CATALOG
 from storage.telemetry.export import export_file
+from storage.telemetry.export_size import count_export_rows
 
 EXPORT_MEDIA_TYPES = {
     "csv": "text/csv",
@@ -254,13 +256,20 @@ def _own_member_keys(session: Any, email: str, community_id: int) -> set[str]:
 
 async def export_readings(sensor_id: list[str], token_info: dict[str, Any],
                           channel: str | None = None, format: str = "csv",
-                          **arguments: str) -> SpooledFileResponse:
+                          **arguments: str) -> Any:
     low, high = parse_range(arguments)
     sensors = series_of(_readable(token_info, sensor_id))
-    path = await in_thread(export_file, current_runtime().telemetry,
-                           sensors={sensor: sensors[sensor] for sensor in sensor_id},
-                           channel=channel, low=low, high=high, file_format=format)
+    chosen = {sensor: sensors[sensor] for sensor in sensor_id}
     filename = f"readings-{iso(low)[:10]}-{iso(high)[:10]}.{format}"
+    runtime = current_runtime()
+    rows = await in_thread(count_export_rows, runtime.telemetry, sensors=chosen,
+                           channel=channel, low=low, high=high)
+    if rows >= runtime.settings.export_job_min_rows:
+        return await in_thread(submit_export, runtime, caller_of(token_info), chosen,
+                               channel=channel, low=low, high=high, file_format=format,
+                               rows=rows, filename=filename)
+    path = await in_thread(export_file, runtime.telemetry, sensors=chosen,
+                           channel=channel, low=low, high=high, file_format=format)
     return SpooledFileResponse(
         path, media_type=EXPORT_MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -17,6 +17,9 @@ from sqlmodel import Session, create_engine
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b",
                              re.IGNORECASE)
+# Job rows (progress, log) are no registry facts: writing them leaves the caches valid.
+JOB_STATEMENT = re.compile(r'\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?job"?[\s(]',
+                           re.IGNORECASE)
 WROTE_KEY = "commonwatt.wrote"
 
 
@@ -38,7 +41,7 @@ def registry_version() -> int:
 
 
 def _note_write(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-    if WRITE_STATEMENT.match(statement):
+    if WRITE_STATEMENT.match(statement) and not JOB_STATEMENT.match(statement):
         connection.info[WROTE_KEY] = True
 
 

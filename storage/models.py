@@ -192,3 +192,72 @@ class SensorIngestKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     prefix: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utc_now)
+
+
+class Job(SQLModel, table=True):
+    """A background job: the row is the truth, a broker message only wakes a worker up."""
+
+    __table_args__ = (Index("ix_job_status_kind", "status", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    community_key: str | None = Field(default=None, max_length=128, index=True)
+    requested_by_id: int | None = Field(default=None, index=True)
+    requested_by: str | None = Field(default=None, max_length=320)
+    # What the work needs (never shown by the API); cleared once the job ends.
+    arguments: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    progress: int = 0
+    progress_message: str | None = Field(default=None, max_length=500)
+    result: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    problem: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    log: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
+    result_file: str | None = Field(default=None, max_length=500)
+    result_expires_at: datetime | None = None
+    cancel_requested: bool = False
+    claimed_by: str | None = Field(default=None, max_length=300)
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utc_now)
+    sent_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a community's events are sent; the secret signs them (Standard Webhooks)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    url: str = Field(max_length=2000)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[str] = Field(default_factory=list, sa_column=json_column())
+    # Kept as given: signing needs it. Shown once, at creation.
+    secret: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class WebhookOutbox(SQLModel, table=True):
+    """An event, written in the transaction of the change it tells about."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    event_type: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+    created_at: datetime = Field(default_factory=utc_now)
+    dispatched_at: datetime | None = Field(default=None, index=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to one endpoint: attempts until delivered or given up."""
+
+    __table_args__ = (UniqueConstraint("outbox_id", "endpoint_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="webhookoutbox.id", ondelete="CASCADE", index=True)
+    endpoint_id: int = Field(foreign_key="webhookendpoint.id", ondelete="CASCADE", index=True)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default_factory=utc_now, index=True)
+    response_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: datetime | None = None

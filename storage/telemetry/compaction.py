@@ -6,15 +6,11 @@ Blocks waiting for that are kept in the file, so a restart in between still sort
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 
 from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, floor_sql, now_ms
 
 ROLLUP_BLOCK_DAYS = 30
-
-logger = logging.getLogger("commonwatt.telemetry")
 
 
 def days_to_compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = None) -> list[int]:
@@ -111,34 +107,3 @@ def compact(store: TelemetryStore, *, quiet_ms: int, now: int | None = None,
     if not stopping():
         sort_rollup(store, unsorted_blocks(store))
     return compacted
-
-
-class Compactor:
-    """A background thread of the server process compacting quiet days every `interval_s`.
-
-    Not a Dramatiq actor: the DuckDB file may be opened by one process only (the server), so
-    a worker process could not reach it.
-    """
-
-    def __init__(self, store: TelemetryStore, *, interval_s: float, quiet_s: float) -> None:
-        self.store = store
-        self.interval_s = interval_s
-        self.quiet_ms = int(quiet_s * 1000)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="telemetry-compactor",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                compact(self.store, quiet_ms=self.quiet_ms, stopping=self._stop.is_set)
-            except Exception:
-                logger.exception("telemetry compaction failed")
