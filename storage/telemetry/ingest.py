@@ -405,7 +405,7 @@ def _write_batches(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
         cursor.execute("INSERT INTO readings SELECT sensor, channel, ts, value FROM batch")
     finally:
         cursor.unregister("batch")
-    changed_at = _mark_unsealed(store, cursor, days)
+    changed_at = store.mark_unsealed(cursor, days)
 
     def apply() -> None:
         store.remember_sensor_keys(keys)
@@ -649,7 +649,7 @@ def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: Seri
     mark its days unsealed; the in-memory figures follow at commit."""
     replaced = _delete_stored(cursor, stats) if _overlaps_stored(store, stats) else 0
     cursor.execute("INSERT INTO readings SELECT sensor, channel, ts, value FROM batch")
-    changed_at = _mark_unsealed(store, cursor, days)
+    changed_at = store.mark_unsealed(cursor, days)
 
     def apply() -> None:
         store.remember_sensor_keys(keys)
@@ -677,21 +677,6 @@ def _delete_stored(cursor: duckdb.DuckDBPyConnection, stats: SeriesStats) -> int
         WHERE r.ts BETWEEN $lo AND $hi
           AND r.sensor = b.sensor AND r.channel = b.channel AND r.ts = b.ts""",
                     {"lo": int(stats.first_ts.min()), "hi": int(stats.last_ts.max())})[0])
-
-
-def _mark_unsealed(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
-                   days: list[int]) -> int:
-    """Mark the written days unsealed (in the transaction, and in memory before the commit:
-    readers then read those days raw); returns the instant of the change."""
-    # Strictly increasing: the compaction tells by it whether a day changed meanwhile.
-    changed_at = store.last_change_ms = max(now_ms(), store.last_change_ms + 1)
-    newly_unsealed = [day for day in days if day not in store.unsealed]
-    if newly_unsealed:
-        cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
-                           [(day, changed_at) for day in newly_unsealed])
-        for day in newly_unsealed:
-            store.unsealed.setdefault(day, changed_at)
-    return changed_at
 
 
 def _one(cursor: duckdb.DuckDBPyConnection, sql: str,

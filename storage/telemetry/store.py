@@ -544,6 +544,20 @@ class TelemetryStore:
         for day in days:
             self.unsealed[day] = changed_at
 
+    def mark_unsealed(self, cursor: duckdb.DuckDBPyConnection, days: list[int]) -> int:
+        """Mark changed days unsealed (in the transaction, and in memory before the commit:
+        readers then read those days raw); returns the instant of the change, which the
+        caller records as each day's version once committed."""
+        # Strictly increasing: the compaction tells by it whether a day changed meanwhile.
+        changed_at = self.last_change_ms = max(now_ms(), self.last_change_ms + 1)
+        newly_unsealed = [day for day in days if day not in self.unsealed]
+        if newly_unsealed:
+            cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
+                               [(day, changed_at) for day in newly_unsealed])
+            for day in newly_unsealed:
+                self.unsealed.setdefault(day, changed_at)
+        return changed_at
+
     def sensor_ids_by_key(self, keys: list[int]) -> dict[int, str]:
         """Sensor ids by key."""
         wanted = set(keys)
