@@ -1,8 +1,9 @@
 """Compaction: each quiet day partition rewritten sorted by (sensor, channel, ts), its hourly
-rollup rebuilt (of the readings counted in its hours: storage.telemetry.instants), and the day sealed, in one transaction per day; then the rollup of each
-30-day block it added to is rewritten sorted by (sensor, channel, hour), so that one sensor's
-rollup of a block sits in one or two row groups (a long series reads a few thousand rows).
-Blocks waiting for that are kept in the file, so a restart in between still sorts them."""
+rollup rebuilt (of the readings counted in its hours: storage.telemetry.instants), and the
+day sealed, in one transaction per day; then the rollup of each 30-day block it added to is
+rewritten sorted by (sensor, channel, hour), so that one sensor's rollup of a block sits in
+one or two row groups (a long series reads a few thousand rows). Blocks waiting for that
+are kept in the file, so a restart in between still sorts them."""
 
 from __future__ import annotations
 
