@@ -120,6 +120,20 @@ def writable_sensors(session: Session, caller: Caller, sensor_ids: list[str], *,
                                       sensor_ids=sensor_ids)
 
 
+def deletable_sensor(session: Session, caller: Caller, sensor_id: str, *,
+                     holders: HolderCache) -> SensorHolder:
+    """The holding whose series the caller may delete readings of: one in a community the
+    caller administers (any for platform admins), whatever the member's status, an active
+    member's first. NotFound for any other sensor, exactly as for a missing one."""
+    found = holders.of_sensors(session, sensor_ids=[sensor_id])
+    if not caller.is_platform_admin:
+        administered = access.administered_community_ids(session, user_id=caller.email)
+        found = [holder for holder in found if holder.community_id in administered]
+    if not found:
+        raise NotFound(f"no sensor {sensor_id!r}", code="sensor_not_found")
+    return min(found, key=lambda holder: (holder.member_status != ACTIVE, holder.community_id))
+
+
 def require_writer(session: Session, caller: Caller) -> None:
     """403 for callers who may write no readings at all (overseers, plain members)."""
     admin_scope(session, caller, write=True)

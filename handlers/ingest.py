@@ -1,5 +1,5 @@
-"""Readings in: JSON batches and CSV, NDJSON or Parquet uploads, device pushes with a
-sensor's ingest key, and the ingest keys themselves."""
+"""Readings in and out: JSON batches and CSV, NDJSON or Parquet uploads, device pushes with
+a sensor's ingest key, the ingest keys themselves, and deleting a sensor's readings."""
 
 from __future__ import annotations
 
@@ -14,12 +14,19 @@ from connexion.context import receive as request_receive
 from connexion.context import scope as request_scope
 
 from handlers import present
-from handlers.access import admin_community, caller_of, require_writer, writable_sensors
-from handlers.instants import iso
+from handlers.access import (
+    admin_community,
+    caller_of,
+    deletable_sensor,
+    require_writer,
+    writable_sensors,
+)
+from handlers.instants import iso, parse_range
 from handlers.problems import Problem
 from handlers.runtime import Runtime, current_runtime, in_thread
 from handlers.security import Caller
 from storage import sensors
+from storage.telemetry.deletion import delete_readings as delete_stored_readings
 from storage.telemetry.errors import MalformedUpload
 from storage.telemetry.ingest import (
     UPLOAD_FORMATS,
@@ -31,6 +38,8 @@ from storage.telemetry.ingest import (
 
 
 def _answer(result: IngestResult) -> dict[str, Any]:
+    """The answer of a stored batch, from figures computed before its commit; iso() never
+    raises, so nothing after the commit can turn a stored batch into an error."""
     return {"accepted": result.accepted, "replaced": result.replaced, "sensors": result.sensors,
             "first_ts": iso(result.first_ms), "last_ts": iso(result.last_ms)}
 
@@ -145,3 +154,18 @@ async def delete_ingest_key(community_key: str, sensor_id: str,
         assert community.id is not None
         sensors.delete_ingest_key(session, community_id=community.id, sensor_id=sensor_id)
     return None, 204
+
+
+async def delete_readings(sensor_id: str, token_info: dict[str, Any], channel: str | None = None,
+                          **arguments: str) -> dict[str, Any]:
+    low, high = parse_range(arguments)
+    runtime = current_runtime()
+    caller = caller_of(token_info)
+    with runtime.session(read_only=True) as session:
+        require_writer(session, caller)
+        holder = deletable_sensor(session, caller, sensor_id, holders=runtime.holders)
+    deleted = await in_thread(delete_stored_readings, runtime.telemetry,
+                              community_id=holder.community_id, sensor_id=sensor_id,
+                              channel=channel, low=low, high=high)
+    return {"sensor_id": sensor_id, "channel": channel, "from": iso(low), "to": iso(high),
+            "deleted": deleted}

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
 from handlers.problems import Problem
+from storage.telemetry.instants import END_TS_MS, END_TS_TEXT, MIN_TS_MS, MIN_TS_TEXT
 
 MAX_DAYS = {"balance": 366, "daily": 400}
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2199, 12, 31)  # days of the accepted instants
+FIRST_WRITABLE_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+LAST_WRITABLE_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 def parse_instant(name: str, text: str) -> int:
@@ -27,10 +31,21 @@ def parse_instant(name: str, text: str) -> int:
     return math.floor(instant.timestamp() * 1000)
 
 
+def _within(name: str, ms: int, *, end: bool) -> int:
+    """400 invalid_instant for a range bound outside the accepted instants (`to`, an
+    excluded end, may be the end of them)."""
+    if not (MIN_TS_MS <= ms < END_TS_MS or (end and ms == END_TS_MS)):
+        raise Problem(400, "invalid_instant",
+                      f"query parameter '{name}': outside the instants the API keeps, "
+                      f"{MIN_TS_TEXT} (included) to {END_TS_TEXT} (excluded)")
+    return ms
+
+
 def parse_range(arguments: dict[str, str]) -> tuple[int, int]:
-    """The [from, to) range of a request, 400 when `to` is not after `from`."""
-    low = parse_instant("from", arguments["from"])
-    high = parse_instant("to", arguments["to"])
+    """The [from, to) range of a request within the accepted instants, 400 when `to` is not
+    after `from`."""
+    low = _within("from", parse_instant("from", arguments["from"]), end=False)
+    high = _within("to", parse_instant("to", arguments["to"]), end=True)
     if high <= low:
         raise Problem(400, "invalid_range", "query parameter 'to' must be after 'from'")
     return low, high
@@ -44,6 +59,10 @@ def parse_dates(arguments: dict[str, str], *, max_days: int) -> tuple[date, date
     except ValueError as error:
         raise Problem(400, "invalid_date",
                       "query parameters 'from' and 'to' must be dates (YYYY-MM-DD)") from error
+    if first < FIRST_DATE or last > LAST_DATE:
+        raise Problem(400, "invalid_date",
+                      f"query parameters 'from' and 'to' must be days from {FIRST_DATE} to"
+                      f" {LAST_DATE}")
     if last < first:
         raise Problem(400, "invalid_range", "query parameter 'to' must not be before 'from'")
     if (last - first).days + 1 > max_days:
@@ -62,12 +81,17 @@ def zone_of(name: str | None) -> ZoneInfo:
 
 
 def iso(ms: int) -> str:
-    """An epoch-ms instant as ISO 8601 in UTC with milliseconds."""
-    instant = datetime.fromtimestamp(ms / 1000, UTC)
-    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """An epoch-ms instant as ISO 8601 in UTC with milliseconds; never raises (see
+    iso_many)."""
+    return iso_many([ms])[0]
 
 
 def iso_many(values: Sequence[int] | np.ndarray) -> list[str]:
-    """Epoch-ms instants as iso() writes them, converted together (a long series)."""
-    stamps = np.datetime_as_string(np.asarray(values, dtype="datetime64[ms]"), unit="ms")
+    """Epoch-ms instants as ISO 8601 in UTC with milliseconds, converted together (a long
+    series). Never raises: an instant the store could not have accepted (only a file
+    written before the accepted range existed may hold one) is written as the nearest
+    instant of four-digit years, 0001-01-01T00:00:00.000Z or 9999-12-31T23:59:59.999Z."""
+    clipped = np.clip(np.asarray(values, dtype=np.float64), FIRST_WRITABLE_MS,
+                      LAST_WRITABLE_MS).astype(np.int64)
+    stamps = np.datetime_as_string(clipped.astype("datetime64[ms]"), unit="ms")
     return [text + "Z" for text in stamps.tolist()]

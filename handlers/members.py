@@ -12,6 +12,7 @@ from handlers.runtime import Runtime, current_runtime, in_thread
 from handlers.security import Caller
 from storage import members
 from storage.models import Member
+from storage.telemetry.deletion import delete_readings
 
 
 def member_detail(session: Session, member: Member, community_key: str) -> dict[str, Any]:
@@ -90,7 +91,14 @@ async def delete_member(community_key: str, member_key: str, token_info: dict[st
     with current_runtime().session() as session:
         community = admin_community(session, caller, community_key, write=True)
         assert community.id is not None
-        members.delete_member(session, community_id=community.id, key=member_key, purge=purge)
+        community_id = community.id
+        erased = members.delete_member(session, community_id=community_id, key=member_key,
+                                       purge=purge)
+    # A purged member's meters' readings are erased with it (the asset is gone: nobody
+    # could read them again), after the registry has committed the erasure.
+    for sensor_id in erased:
+        await in_thread(delete_readings, current_runtime().telemetry,
+                        community_id=community_id, sensor_id=sensor_id, channel=None)
     return None, 204
 
 

@@ -311,13 +311,18 @@ def _set_status(session: Session, member: Member, status: str) -> None:
         session.flush()
 
 
-def delete_member(session: Session, *, community_id: int, key: str, purge: bool) -> None:
-    """Deactivate a member (status inactive), or with purge erase it, its points and assets."""
+def delete_member(session: Session, *, community_id: int, key: str, purge: bool) -> list[str]:
+    """Deactivate a member (status inactive), or with purge erase it, its points and assets;
+    returns the sensor ids of the erased assets (whose readings go with them)."""
     member = get_member(session, community_id=community_id, key=key)
     if not purge:
         _set_status(session, member, "inactive")
-        return
+        return []
+    sensor_ids = sorted(str(sensor_id) for sensor_id in session.exec(
+        select(Asset.sensor_id).where(col(Asset.member_id) == member.id)).all()
+        if sensor_id is not None)
     session.execute(delete(Asset).where(col(Asset.member_id) == member.id))
     session.execute(delete(DeliveryPoint).where(col(DeliveryPoint.member_id) == member.id))
     session.delete(member)
     session.flush()
+    return sensor_ids

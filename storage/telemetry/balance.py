@@ -52,13 +52,21 @@ GROUP BY ALL ORDER BY 1, 2
 # How many members have energy in each figure (withdrawn, fed in, produced) of each
 # (area, period), area, period, and in all: figures of one or two members would be their
 # own to anyone else who sees them.
+# Members' hours are first folded into members' periods (whether each figure is non-zero in
+# some hour): the distinct counts then run over a period's rows, not an hour's.
 CONTRIBUTORS_SQL = """
-SELECT m.area, b.bucket_start,
-       count(DISTINCT m.member) FILTER (WHERE m.withdrawn <> 0),
-       count(DISTINCT m.member) FILTER (WHERE m.fed_in <> 0),
-       count(DISTINCT m.member) FILTER (WHERE m.produced <> 0)
-FROM member_hours m JOIN slot_buckets b ON b.slot = m.slot
-GROUP BY GROUPING SETS ((m.area, b.bucket_start), (m.area), (b.bucket_start), ())
+WITH member_periods AS (
+    SELECT m.member, m.area, b.bucket_start, bool_or(m.withdrawn <> 0) AS withdraws,
+           bool_or(m.fed_in <> 0) AS feeds, bool_or(m.produced <> 0) AS produces
+    FROM member_hours m JOIN slot_buckets b ON b.slot = m.slot
+    GROUP BY ALL
+)
+SELECT area, bucket_start,
+       count(DISTINCT member) FILTER (WHERE withdraws),
+       count(DISTINCT member) FILTER (WHERE feeds),
+       count(DISTINCT member) FILTER (WHERE produces)
+FROM member_periods
+GROUP BY GROUPING SETS ((area, bucket_start), (area), (bucket_start), ())
 """
 MEMBERS_SQL = """
 SELECT m.member, sum(m.withdrawn), sum(m.fed_in),
@@ -103,16 +111,21 @@ def energy_balance(store: TelemetryStore, *, community_id: int, meters: list[Met
                 channels=[IMPORT, EXPORT, PRODUCED], low=int(buckets.edges[0]),
                 high=int(buckets.edges[-1]), slot_ms=HOUR_MS)
             partials.register_slot_mapping(cursor, buckets.slot_mapping())
+            # Areas go by number in SQL (grouping by an integer costs less than by text).
+            area_names = sorted({meter.area for meter in counted})
+            area_index = {area: index for index, area in enumerate(area_names)}
             cursor.register("meter_members", pa.table({
                 "sensor": pa.array([keys[meter.sensor_id] for meter in counted], pa.int32()),
                 "member": pa.array([member_index[meter.member_key] for meter in counted],
                                    pa.int32()),
-                "area": pa.array([meter.area for meter in counted], pa.string())}))
+                "area": pa.array([area_index[meter.area] for meter in counted], pa.int32())}))
             cursor.execute(HOURLY_SQL.format(partials=sql))
-            area_rows = cursor.execute(AREA_PERIODS_SQL).fetchall()
+            area_rows = [(area_names[int(area)], *rest)
+                         for area, *rest in cursor.execute(AREA_PERIODS_SQL).fetchall()]
             member_rows = cursor.execute(MEMBERS_SQL).fetchall()
             contributors = {
-                (area, None if start is None else int(start)): (int(w), int(f), int(p))
+                (None if area is None else area_names[int(area)],
+                 None if start is None else int(start)): (int(w), int(f), int(p))
                 for area, start, w, f, p in cursor.execute(CONTRIBUTORS_SQL).fetchall()}
             cursor.execute("DROP TABLE member_hours; DROP TABLE area_hours")
     return {**_shape(area_rows, member_rows, members, member_areas, rate),

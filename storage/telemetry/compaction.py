@@ -1,13 +1,15 @@
 """Compaction: each quiet day partition rewritten sorted by (sensor, channel, ts), its hourly
-rollup rebuilt, and the day sealed, in one transaction per day; then the rollup of each
-30-day block it added to is rewritten sorted by (sensor, channel, hour), so that one sensor's
-rollup of a block sits in one or two row groups (a long series reads a few thousand rows).
-Blocks waiting for that are kept in the file, so a restart in between still sorts them."""
+rollup rebuilt (of the readings counted in its hours: storage.telemetry.instants), and the
+day sealed, in one transaction per day; then the rollup of each 30-day block it added to is
+rewritten sorted by (sensor, channel, hour), so that one sensor's rollup of a block sits in
+one or two row groups (a long series reads a few thousand rows). Blocks waiting for that
+are kept in the file, so a restart in between still sorts them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from storage.telemetry.instants import counted_range_sql, counted_ts_sql
 from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, floor_sql, now_ms
 
 ROLLUP_BLOCK_DAYS = 30
@@ -26,7 +28,7 @@ SELECT sensor, channel, {hour_of_ts} AS hour, count(*) AS n,
        min(ts) AS first_ts, arg_min(value, ts) AS first_value, max(ts) AS last_ts,
        arg_max(value, ts) AS last_value, arg_min(ts, (value, ts)) AS low_ts,
        arg_max(ts, (value, -ts)) AS high_ts
-FROM day_rows GROUP BY ALL ORDER BY sensor, channel, hour
+FROM readings WHERE {counted} GROUP BY ALL ORDER BY sensor, channel, hour
 """
 
 
@@ -43,7 +45,11 @@ def compact_day(store: TelemetryStore, day: int) -> int | None:
         cursor.execute("BEGIN TRANSACTION READ ONLY")
         cursor.execute("CREATE TEMP TABLE day_rows AS SELECT * FROM readings"
                        " WHERE ts >= $lo AND ts < $hi ORDER BY sensor, channel, ts", bounds)
-        rollup = ROLLUP_SQL.format(hour_of_ts=floor_sql("ts", HOUR_MS, nonnegative=low >= 0))
+        # The day's hours count the readings counted in them (an energy reading stamped at
+        # the next midnight, which lies in the next day's rows, counts for 23:00-24:00).
+        rollup = ROLLUP_SQL.format(
+            hour_of_ts=floor_sql(counted_ts_sql(), HOUR_MS, nonnegative=low >= 0),
+            counted=counted_range_sql(low, high))
         cursor.execute(f"CREATE TEMP TABLE day_hourly AS {rollup}")
         cursor.execute("COMMIT")
         with store.writer(cursor):

@@ -21,9 +21,19 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from storage.telemetry.channels import CATALOG
 from storage.telemetry.errors import MalformedUpload, ReadingsRefused, TooManyReadings
+from storage.telemetry.instants import (
+    END_TS_MS,
+    END_TS_TEXT,
+    MIN_TS_MS,
+    MIN_TS_TEXT,
+    accepted_sql,
+    counted_days,
+    counted_ts_sql,
+)
 from storage.telemetry.store import (
     DAY_MS,
     SensorRef,
@@ -42,7 +52,8 @@ CHANNEL_TABLE = pa.table({"name": [channel.name for channel in CATALOG],
 REFUSAL_MESSAGES = {
     "unknown_sensor": "unknown sensor, or one the caller may not write",
     "unknown_channel": "not a channel of the catalog",
-    "invalid_timestamp": "missing, malformed, or without a UTC offset",
+    "invalid_timestamp": "missing, malformed, without a UTC offset, or outside"
+                         f" [{MIN_TS_TEXT}, {END_TS_TEXT})",
     "future_timestamp": "further in the future than the server accepts",
     "invalid_value": "missing, not a number, or not finite",
 }
@@ -54,7 +65,7 @@ SELECT idx, code, count(*) OVER () AS refused FROM (
             THEN 'unknown_sensor'
         WHEN channel IS NULL OR channel NOT IN (SELECT name FROM channel_codes)
             THEN 'unknown_channel'
-        WHEN ts IS NULL THEN 'invalid_timestamp'
+        WHEN ts IS NULL OR NOT {accepted} THEN 'invalid_timestamp'
         WHEN ts > $max_ts THEN 'future_timestamp'
         WHEN value IS NULL OR NOT isfinite(value) THEN 'invalid_value'
     END AS code
@@ -62,7 +73,7 @@ SELECT idx, code, count(*) OVER () AS refused FROM (
 ) WHERE code IS NOT NULL
 ORDER BY idx
 LIMIT {limit}
-"""
+""".replace("{accepted}", accepted_sql("ts"))
 @dataclass(frozen=True)
 class IngestResult:
     """What a stored batch did."""
@@ -259,7 +270,10 @@ def _upload_source(cursor: duckdb.DuckDBPyConnection, path: Path, kind: str) -> 
         raise MalformedUpload(f"the {kind} upload has unknown column(s) {', '.join(extra)}; "
                               "expected sensor_id, channel, ts and value")
     ts_type = types["ts"]
-    if ts_type.startswith("TIMESTAMP WITH TIME ZONE"):
+    arrow_ts = _parquet_instants(cursor, path) if kind == "parquet" else None
+    if arrow_ts is not None:
+        ts_expr = arrow_ts
+    elif ts_type.startswith("TIMESTAMP WITH TIME ZONE"):
         ts_expr = "epoch_ms(ts)"
     elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
         ts_expr = "CAST(NULL AS BIGINT)"  # an instant without a UTC offset: refused
@@ -275,11 +289,42 @@ def _upload_source(cursor: duckdb.DuckDBPyConnection, path: Path, kind: str) -> 
     if kind == "parquet":
         row_index = "file_row_number"
         reader = reader[:-1] + ", file_row_number = true)"
+        if arrow_ts is not None:
+            reader += " POSITIONAL JOIN parquet_ts"
     else:
         row_index = "row_number() OVER () - 1"
     return (f"SELECT CAST({row_index} AS BIGINT) AS idx, CAST(sensor_id AS VARCHAR) AS sensor_id,"
             f" CAST(channel AS VARCHAR) AS channel, {ts_expr} AS ts, {number} AS value"
             f" FROM {reader}")
+
+
+UNIT_MS = {"s": (1000, 1), "ms": (1, 1), "us": (1, 1000), "ns": (1, 1_000_000)}
+
+
+def _parquet_instants(cursor: duckdb.DuckDBPyConnection, path: Path) -> str | None:
+    """For a Parquet `ts` column of timestamps with a timezone, of any unit: its instants in
+    epoch ms, computed by Arrow from the raw integers (DuckDB converts every unit to
+    microseconds and fails on the whole file for one far instant), registered on the cursor
+    as `parquet_ts(ts_ms)`, null beyond what epoch ms hold; the SQL naming them. None for
+    another column type (read by DuckDB as before)."""
+    try:
+        field = pq.read_schema(path).field("ts")
+    except (KeyError, pa.ArrowException):
+        return None
+    if not pa.types.is_timestamp(field.type):
+        return None
+    if field.type.tz is None:
+        return "CAST(NULL AS BIGINT)"  # an instant without a UTC offset: refused
+    raw = pq.read_table(path, columns=["ts"])["ts"].combine_chunks()
+    numbers = raw.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    valid = np.asarray(raw.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    factor, divisor = UNIT_MS[field.type.unit]
+    numbers = np.where(valid, numbers, 0)
+    fits = valid & (np.abs(numbers) <= np.iinfo(np.int64).max // factor)
+    millis = np.floor_divide(np.where(fits, numbers, 0) * factor, divisor)
+    cursor.register("parquet_ts", pa.table({"ts_ms": pa.array(millis, pa.int64(),
+                                                               mask=~fits)}))
+    return "ts_ms"
 
 
 def _first_line(error: Exception) -> str:
@@ -360,7 +405,7 @@ def _write_batches(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
         cursor.execute("INSERT INTO readings SELECT sensor, channel, ts, value FROM batch")
     finally:
         cursor.unregister("batch")
-    changed_at = _mark_unsealed(store, cursor, days)
+    changed_at = store.mark_unsealed(cursor, days)
 
     def apply() -> None:
         store.remember_sensor_keys(keys)
@@ -419,7 +464,8 @@ def _refuse_arrow(staged: pa.Table, allowed: list[str], *, max_ts: int) -> None:
     sensor_ok = pc.is_in(staged["sensor_id"], value_set=pa.array(allowed, pa.string()))
     channel_ok = pc.is_in(staged["channel"], value_set=CHANNEL_TABLE["name"])
     ts = staged["ts"]
-    ts_ok = pc.is_valid(ts)
+    ts_ok = pc.fill_null(pc.and_(pc.greater_equal(ts, MIN_TS_MS), pc.less(ts, END_TS_MS)),
+                         False)
     not_future = pc.fill_null(pc.less_equal(ts, max_ts), True)
     value_ok = pc.fill_null(pc.is_finite(staged["value"]), False)
     masks = [(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool), code)
@@ -458,7 +504,7 @@ def _prepare(staged: pa.Table, keys: dict[str, int]) -> _Prepared:
     stats = SeriesStats(sensor=sensor[starts], channel=channel[starts], first_ts=ts[starts],
                         last_ts=ts[ends], last_value=value[ends])
     batch = pa.table({"sensor": sensor, "channel": channel, "ts": ts, "value": value})
-    return _Prepared(batch, stats, np.unique(ts // DAY_MS).tolist())
+    return _Prepared(batch, stats, counted_days(ts, channel))
 
 
 def _same_identity_as_next(sensor: np.ndarray, channel: np.ndarray,
@@ -472,10 +518,10 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE sensor_id IS NULL
                         OR sensor_id NOT IN (SELECT sensor_id FROM allowed_sensors)
                         OR channel IS NULL OR channel NOT IN (SELECT name FROM channel_codes)
-                        OR ts IS NULL OR ts > $max_ts
+                        OR ts IS NULL OR NOT {accepted} OR ts > $max_ts
                         OR value IS NULL OR NOT isfinite(value)) AS refused
 FROM staged
-"""
+""".replace("{accepted}", accepted_sql("ts"))
 # Up to this many readings, repeated identities are looked for by sorting their hashes in
 # NumPy (8 bytes a reading); above it, by DuckDB's hash aggregate (which can spill to disk).
 SORTED_HASH_CHECK_MAX = 8_000_000
@@ -521,8 +567,13 @@ def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize
             figures = cursor.execute(FIGURES_SQL.format(source=table)).fetchnumpy()
             day_of_ts = floor_sql("ts", DAY_MS, nonnegative=bool(
                 len(figures["first_ts"]) and figures["first_ts"].min() >= 0))
+            day_before = floor_sql(counted_ts_sql("ts", "c.code"), DAY_MS,
+                                   nonnegative=bool(len(figures["first_ts"])
+                                                    and figures["first_ts"].min() >= 1))
             days = [int(row[0]) for row in cursor.execute(
-                f"SELECT DISTINCT {day_of_ts} // {DAY_MS} FROM {table} ORDER BY 1").fetchall()]
+                f"SELECT DISTINCT {day_of_ts} // {DAY_MS} FROM {table} UNION"
+                f" SELECT DISTINCT {day_before} // {DAY_MS} FROM {table} s"
+                " JOIN channel_codes c ON c.name = s.channel ORDER BY 1").fetchall()]
         except READ_ERRORS as error:
             if isinstance(error, STORE_FAULTS):
                 raise
@@ -598,7 +649,7 @@ def _write(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, stats: Seri
     mark its days unsealed; the in-memory figures follow at commit."""
     replaced = _delete_stored(cursor, stats) if _overlaps_stored(store, stats) else 0
     cursor.execute("INSERT INTO readings SELECT sensor, channel, ts, value FROM batch")
-    changed_at = _mark_unsealed(store, cursor, days)
+    changed_at = store.mark_unsealed(cursor, days)
 
     def apply() -> None:
         store.remember_sensor_keys(keys)
@@ -626,21 +677,6 @@ def _delete_stored(cursor: duckdb.DuckDBPyConnection, stats: SeriesStats) -> int
         WHERE r.ts BETWEEN $lo AND $hi
           AND r.sensor = b.sensor AND r.channel = b.channel AND r.ts = b.ts""",
                     {"lo": int(stats.first_ts.min()), "hi": int(stats.last_ts.max())})[0])
-
-
-def _mark_unsealed(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection,
-                   days: list[int]) -> int:
-    """Mark the written days unsealed (in the transaction, and in memory before the commit:
-    readers then read those days raw); returns the instant of the change."""
-    # Strictly increasing: the compaction tells by it whether a day changed meanwhile.
-    changed_at = store.last_change_ms = max(now_ms(), store.last_change_ms + 1)
-    newly_unsealed = [day for day in days if day not in store.unsealed]
-    if newly_unsealed:
-        cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
-                           [(day, changed_at) for day in newly_unsealed])
-        for day in newly_unsealed:
-            store.unsealed.setdefault(day, changed_at)
-    return changed_at
 
 
 def _one(cursor: duckdb.DuckDBPyConnection, sql: str,

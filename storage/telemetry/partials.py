@@ -1,5 +1,7 @@
 """Partial aggregates per sensor, channel and slot: from the hourly rollup of sealed days,
-from raw readings elsewhere, read in one snapshot. Every bucketed answer is built on them."""
+from raw readings elsewhere, read in one snapshot. Every bucketed answer is built on them,
+and a reading counts in the slot holding its counted instant (ts - 1 ms for energy, ts
+otherwise: storage.telemetry.instants), in the rollup and in raw readings alike."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from storage.telemetry.instants import counted_range_sql, counted_ts_sql
 from storage.telemetry.store import DAY_MS, HOUR_MS, TelemetryStore, floor_sql
 
 MAX_SENSOR_RANGES = 32  # beyond, a sensor filter is a semi join
@@ -101,8 +104,8 @@ def partials_sql(store: TelemetryStore, cursor: duckdb.DuckDBPyConnection, *,
         raw = [(low, high)]
     merged = _merge(raw)
     if merged:
-        ranges = " OR ".join(f"(ts >= {a} AND ts < {b})" for a, b in merged)
-        slot_of_ts = floor_sql("ts", slot_ms, nonnegative=merged[0][0] >= 0)
+        ranges = " OR ".join(counted_range_sql(a, b) for a, b in merged)
+        slot_of_ts = floor_sql(counted_ts_sql(), slot_ms, nonnegative=merged[0][0] >= 0)
         parts.append(RAW_PARTIALS.format(**lists, slot_of_ts=slot_of_ts, ranges=ranges))
     if not parts:
         return ("SELECT NULL::INTEGER AS sensor, NULL::UTINYINT AS channel, NULL::BIGINT AS slot,"

@@ -25,6 +25,7 @@ from storage.telemetry.buckets import (
 )
 from storage.telemetry.channels import BY_CODE, code_of
 from storage.telemetry.errors import QueryTooLarge, RangeTooLong
+from storage.telemetry.instants import INTERVAL_CODES, counted_range_sql
 from storage.telemetry.store import HOUR_MS, TelemetryStore, now_ms
 
 MAX_BUCKET_ROWS = 200_000
@@ -143,9 +144,12 @@ def series(store: TelemetryStore, *, sensors: Mapping[str, int], channel: str, l
                                                "k": max(1, max_points // 4)}).fetchnumpy()
             else:
                 origin, width, _ = slicing
+                # Partials take the readings counted in a range; an energy reading counts
+                # 1 ms before its ts, so [low - 1, high - 1) holds those stamped in [low, high).
+                shift = int(code in INTERVAL_CODES)
                 sql = partials.partials_sql(store, cursor, sensors=list(keys.values()),
-                                            channels=[code], low=low, high=high,
-                                            slot_ms=HOUR_MS)
+                                            channels=[code], low=low - shift,
+                                            high=high - shift, slot_ms=HOUR_MS)
                 columns = _fold_m4(cursor.execute(sql).fetchnumpy(), origin, width)
             counts = _collect_m4(found, columns)
             small = [key for key, count in counts.items() if count <= max_points]
@@ -417,9 +421,9 @@ def metrics(store: TelemetryStore, *, community_id: int, sensor_id: str, zone: Z
         figures["power"] = (int(power[1]), float(power[2]))
     with store.reader() as cursor:
         rows = cursor.execute(
-            "SELECT channel, sum(value) FROM readings WHERE sensor = $s AND ts >= $lo"
-            " AND ts < $hi AND channel IN (2, 3, 4) GROUP BY channel",
-            {"s": key, "lo": low, "hi": high}).fetchall()
+            f"SELECT channel, sum(value) FROM readings WHERE sensor = $s"
+            f" AND {counted_range_sql(low, high)} AND channel IN (2, 3, 4) GROUP BY channel",
+            {"s": key}).fetchall()
     for code, total in rows:
         figures[ENERGY_CODES[int(code)]] = float(total)
     return figures

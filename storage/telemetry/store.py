@@ -35,6 +35,9 @@ import numpy as np
 import pyarrow as pa
 
 from storage.telemetry.errors import TelemetryUnavailable
+from storage.telemetry.instants import END_TS_MS, INTERVAL_LIST, MIN_TS_MS, accepted_sql
+
+logger = logging.getLogger("commonwatt.telemetry")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sensors (
@@ -79,7 +82,43 @@ CREATE TABLE IF NOT EXISTS hourly (
 CREATE TABLE IF NOT EXISTS unsorted_blocks (
     block BIGINT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS upgrades (
+    name VARCHAR PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS readings_out_of_range (
+    sensor INTEGER NOT NULL,
+    channel UTINYINT NOT NULL,
+    ts BIGINT NOT NULL,
+    value DOUBLE NOT NULL
+);
 """
+# Upgrades of a file's contents, each run once (its name is then kept in `upgrades`):
+# - readings outside the accepted instants (stored before they were refused, and which no
+#   answer could write) are moved to `readings_out_of_range`, read by nothing, and the
+#   latest figures are rebuilt without them;
+# - the hourly rollup counts an energy reading for the hour holding ts - 1 ms: every
+#   rollup is rebuilt by the compaction, and a day holding only an energy reading stamped
+#   at the next midnight is listed, so that its rollup is built.
+CONTENT_UPGRADES = (
+    ("readings-in-range", f"""
+INSERT INTO readings_out_of_range SELECT * FROM readings WHERE NOT {accepted_sql("ts")};
+DELETE FROM readings WHERE NOT {accepted_sql("ts")};
+DELETE FROM hourly WHERE hour < {MIN_TS_MS} OR hour >= {END_TS_MS};
+DELETE FROM days WHERE day < {MIN_TS_MS // 86_400_000} OR day >= {END_TS_MS // 86_400_000};
+DELETE FROM latest;
+INSERT INTO latest SELECT sensor, channel, min(ts), max(ts), arg_max(value, ts)
+FROM readings GROUP BY ALL;
+"""),
+    ("energy-counts-before-its-ts", f"""
+INSERT OR IGNORE INTO days
+SELECT DISTINCT (ts - 1 - (((ts - 1) % 86400000) + 86400000) % 86400000) // 86400000, false,
+       0
+FROM readings WHERE channel IN ({INTERVAL_LIST}) AND ts % 86400000 = 0;
+DELETE FROM hourly;
+DELETE FROM unsorted_blocks;
+UPDATE days SET sealed = false;
+"""),
+)
 # A store written before the hourly rollup had low_ts and high_ts (the instants of the
 # lowest and highest value, which downsampled series read): the columns are added and every
 # day is unsealed, so the compaction rebuilds each rollup.
@@ -225,6 +264,18 @@ class TelemetryStore:
                 self._connection.execute("BEGIN TRANSACTION")
                 self._connection.execute(upgrade)
                 self._connection.execute("COMMIT")
+        done = {str(row[0]) for row in self._connection.execute(
+            "SELECT name FROM upgrades").fetchall()}
+        for name, upgrade in CONTENT_UPGRADES:
+            if name not in done:
+                self._connection.execute("BEGIN TRANSACTION")
+                self._connection.execute(upgrade)
+                self._connection.execute("INSERT INTO upgrades VALUES ($name)", {"name": name})
+                self._connection.execute("COMMIT")
+        moved = self._connection.execute("SELECT count(*) FROM readings_out_of_range").fetchall()
+        if moved and moved[0][0]:
+            logger.warning("telemetry: %s readings outside the accepted instants are kept in"
+                           " readings_out_of_range and read by nothing", moved[0][0])
 
     def _columns(self, table: str) -> set[str]:
         return {str(row[0]) for row in self._connection.execute(
@@ -309,8 +360,7 @@ class TelemetryStore:
                     writing.execute("ROLLBACK")
                     raise
                 writing.execute("COMMIT")
-                for apply in self._on_commit:
-                    apply()
+                self._apply_on_commit()
             finally:
                 self._on_commit = []
                 if own:
@@ -381,6 +431,16 @@ class TelemetryStore:
             except Exception as failure:
                 outcomes.append((None, failure))
         return outcomes
+
+    def _apply_on_commit(self) -> None:
+        """Run what waits for the commit. Once committed, a write has succeeded: a failure
+        here is logged (the in-memory figures may then lag the file until the next
+        opening) and never turns a stored write into an error."""
+        for apply in self._on_commit:
+            try:
+                apply()
+            except Exception:
+                logger.exception("telemetry: applying a committed write in memory failed")
 
     def on_commit(self, apply: Callable[[], None]) -> None:
         """Run `apply` once the current write commits, before the next write starts: how the
@@ -483,6 +543,20 @@ class TelemetryStore:
                 known[1], known[2] = last_ts, value
         for day in days:
             self.unsealed[day] = changed_at
+
+    def mark_unsealed(self, cursor: duckdb.DuckDBPyConnection, days: list[int]) -> int:
+        """Mark changed days unsealed (in the transaction, and in memory before the commit:
+        readers then read those days raw); returns the instant of the change, which the
+        caller records as each day's version once committed."""
+        # Strictly increasing: the compaction tells by it whether a day changed meanwhile.
+        changed_at = self.last_change_ms = max(now_ms(), self.last_change_ms + 1)
+        newly_unsealed = [day for day in days if day not in self.unsealed]
+        if newly_unsealed:
+            cursor.executemany("INSERT OR REPLACE INTO days VALUES (?, false, ?)",
+                               [(day, changed_at) for day in newly_unsealed])
+            for day in newly_unsealed:
+                self.unsealed.setdefault(day, changed_at)
+        return changed_at
 
     def sensor_ids_by_key(self, keys: list[int]) -> dict[int, str]:
         """Sensor ids by key."""

@@ -85,7 +85,8 @@ def test_webhook_refusals(api: Api) -> None:
 
 def test_energy_balance_over_http(api: Api) -> None:
     _community(api, operator="op@alpha.test")
-    _ingest(api, _rows(SENSOR, "energy_import", [1000.0], start_minute=9 * 60))
+    # Stamped 10:00, the withdrawal counts for 09:00-10:00, the hour of the feed-in at 09:30.
+    _ingest(api, _rows(SENSOR, "energy_import", [1000.0], start_minute=10 * 60))
     _ingest(api, _rows(OTHER, "energy_export", [400.0], start_minute=9 * 60 + 30))
     params = {"from": DAY, "to": DAY, "granularity": "day"}
     url = "/api/telemetry/communities/alpha/energy-balance"

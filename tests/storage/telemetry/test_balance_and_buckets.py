@@ -134,15 +134,16 @@ def test_readings_before_1970_fall_in_their_own_hour_and_day(
     assert sorted(store.unsealed) == [-1, 0]
     args = {"sensors": {"s": 1}, "channel": "energy_import", "low": _ms("1969-12-31T22:00Z"),
             "high": _ms("1970-01-01T01:00Z"), "zone": ZoneInfo("UTC")}
-    expected_hours = [(_ms("1969-12-31T22:00Z"), 1, 1.0), (_ms("1969-12-31T23:00Z"), 1, 2.0),
-                      (_ms("1970-01-01T00:00Z"), 2, 12.0)]
+    # An energy reading at 00:00 counts for 23:00-24:00 (storage.telemetry.instants).
+    expected_hours = [(_ms("1969-12-31T22:00Z"), 1, 1.0), (_ms("1969-12-31T23:00Z"), 2, 6.0),
+                      (_ms("1970-01-01T00:00Z"), 1, 8.0)]
     for _ in ("unsealed", "compacted"):
         hours = queries.aggregates(store, **args, bucket="hour").of("s").rows()
         assert [(bucket.start, bucket.count, bucket.total) for bucket in hours] == \
             expected_hours
         days = queries.aggregates(store, **args, bucket="day").of("s").rows()
         assert [(bucket.start, bucket.total) for bucket in days] == [
-            (_ms("1969-12-31T00:00Z"), 3.0), (_ms("1970-01-01T00:00Z"), 12.0)]
+            (_ms("1969-12-31T00:00Z"), 7.0), (_ms("1970-01-01T00:00Z"), 8.0)]
         assert compact(store, quiet_ms=0) in (0, 2) and not store.unsealed
 
 
