@@ -106,7 +106,7 @@ class NullableRefJSONResponseValidator(JSONResponseBodyValidator):
 
     @property
     def validator(self) -> Draft4Validator:
-        return NullableAllOfResponseValidator(  # type: ignore[no-any-return]
+        return NullableAllOfResponseValidator(
             self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
 
 
