@@ -7,8 +7,20 @@ from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, ExtraParameterProblem
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
-from jsonschema import ValidationError
+from connexion.json_schema import Draft4ResponseValidator, allow_nullable
+from connexion.validators import (
+    VALIDATOR_MAP,
+    JSONRequestBodyValidator,
+    JSONResponseBodyValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft4Validator, ValidationError
+from jsonschema.validators import extend
+
+# OpenAPI 3.0 makes a referenced schema nullable as `{nullable: true, allOf: [{$ref: ...}]}`;
+# Connexion honours `nullable` beside `type` and `enum` only, so `allOf` learns it too.
+NullableAllOfResponseValidator = extend(
+    Draft4ResponseValidator, {"allOf": allow_nullable(Draft4Validator.VALIDATORS["allOf"])})
 
 # Messages of these validators name only keys of the schema or of the body, not values.
 _SAFE_MESSAGES = {"required", "additionalProperties", "minProperties", "maxProperties"}
@@ -89,8 +101,19 @@ class PointedJSONBodyValidator(JSONRequestBodyValidator):
         raise BadRequestProblem(detail=f"body{pointer or ''}: {describe(error)}")
 
 
+class NullableRefJSONResponseValidator(JSONResponseBodyValidator):
+    """Connexion's JSON response validator, with `nullable` beside `allOf` allowing null."""
+
+    @property
+    def validator(self) -> Draft4Validator:
+        return NullableAllOfResponseValidator(
+            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
+
 def validator_map() -> dict[str, Any]:
-    """Connexion's validators, with ours for parameters and JSON bodies."""
+    """Connexion's validators, with ours for parameters, JSON bodies and JSON responses."""
     bodies = MediaTypeDict(dict(VALIDATOR_MAP["body"]))
     bodies["*/*json"] = PointedJSONBodyValidator
-    return {"parameter": NamedParameterValidator, "body": bodies}
+    responses = MediaTypeDict(dict(VALIDATOR_MAP["response"]))
+    responses["*/*json"] = NullableRefJSONResponseValidator
+    return {"parameter": NamedParameterValidator, "body": bodies, "response": responses}

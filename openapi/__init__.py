@@ -71,7 +71,24 @@ def _bundled() -> dict[str, Any]:
     components = document.setdefault("components", {})
     for kind, entries in bundler.components.items():
         components[kind] = dict(sorted(entries.items()))
+    _spell_out_security(document)
     return document
+
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def _spell_out_security(document: dict[str, Any]) -> None:
+    """Copy the root `security` into every operation without its own: the same meaning, but
+    generators (openapi-python-client) only make an authenticated call from an operation's."""
+    default = document.get("security")
+    if not default:
+        return
+    for item in document.get("paths", {}).values():
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict) and "security" not in operation:
+                operation["security"] = copy.deepcopy(default)
 
 
 def api_version() -> str:

@@ -176,6 +176,7 @@ def test_a_telemetry_file_held_by_another_process_shows_no_path_or_pid(
         app = create_app(settings)
         with app.test_client() as client:
             api = Api(client=client, engine=app.runtime.engine)  # type: ignore[attr-defined]
+            # Only an authenticated caller sees the components' details.
             health = client.get("/api/health", headers=api.admin()).json()
             api.import_yaml(community_doc("a", members={
                 "x": member_doc("x", sensors=("sens-0010",))}))
