@@ -31,6 +31,8 @@ COMMUNITY = "worst"
 ZONE = "Asia/Kolkata"  # a half-hour offset: calendar buckets need 15-minute slots
 BALANCE = f"/api/telemetry/communities/{COMMUNITY}/energy-balance"
 TEN_MILLENNIA = {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}
+# The widest range of instants the API keeps: refused by the bucket count, not by the instants.
+WIDEST = {"from": "1900-01-01T00:00:00Z", "to": "2200-01-01T00:00:00Z"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ def cases(sensors: list[str]) -> list[Case]:
              {**aggregate, "bucket": "day", **TEN_MILLENNIA}),
         Case("aggregates month, years 1-9999 (refused)", "/api/telemetry/aggregates",
              {**aggregate, "bucket": "month", **TEN_MILLENNIA}),
+        Case("aggregates 15min, years 1900-2199 (refused)", "/api/telemetry/aggregates",
+             {**aggregate, "bucket": "15min", **WIDEST}),
+        Case("aggregates day, years 1900-2199 (refused)", "/api/telemetry/aggregates",
+             {**aggregate, "bucket": "day", **WIDEST}),
         Case("aggregates 15min, 400 days, 4 sensors", "/api/telemetry/aggregates",
              {**aggregate, "community": None, "sensor_id": few, "bucket": "15min",
               "from": "2025-01-01T00:00:00Z", "to": "2026-02-05T00:00:00Z"}),
@@ -68,6 +74,9 @@ def cases(sensors: list[str]) -> list[Case]:
         Case("series, years 1-9999 (refused)", "/api/telemetry/series",
              {"sensor_id": sensors, "channel": "energy_import", "max_points": 5000,
               **TEN_MILLENNIA}),
+        Case("series, years 1900-2199 (refused)", "/api/telemetry/series",
+             {"sensor_id": sensors, "channel": "energy_import", "max_points": 5000,
+              **WIDEST}),
         Case("series, 7320 days, max_points 5000", "/api/telemetry/series",
              {"sensor_id": sensors, "channel": "energy_import", "max_points": 5000,
               "from": "2006-01-01T00:00:00Z", "to": "2026-01-15T00:00:00Z"}),
