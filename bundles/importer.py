@@ -75,7 +75,7 @@ class MultiImportReport(TypedDict):
     """What one import request did, per community in document order."""
 
     dry_run: bool
-    communities: list[ImportReport]
+    reports: list[ImportReport]
 
 
 def _rest(source: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
@@ -272,4 +272,4 @@ def _import(session: Session, documents: list[dict[str, Any]], *, dry_run: bool,
             if key not in unchanged:
                 graph_store.write_community_graph(session, graph=graph,
                                                   community_id=existing.get(key))
-    return {"dry_run": dry_run, "communities": reports}
+    return {"dry_run": dry_run, "reports": reports}
