@@ -790,7 +790,7 @@ def test_members_written_by_the_api_export_and_import_back(api: Api) -> None:
                                content=exported.content,
                                headers={**headers, "Content-Type": "application/yaml"})
     assert reimport.status_code == 200, reimport.text
-    assert reimport.json()["communities"][0]["changes"]["members"] == {
+    assert reimport.json()["reports"][0]["changes"]["members"] == {
         "added": 0, "removed": 0, "changed": 0}
     dave = api.client.get(url("a", "dave.1:x-y_z"), headers=headers).json()
     assert dave["extra"] == deepest
