@@ -75,7 +75,7 @@ class MultiImportReport(TypedDict):
     """What one import request did, per community in document order."""
 
     dry_run: bool
-    communities: list[ImportReport]
+    reports: list[ImportReport]
 
 
 def _rest(source: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
@@ -278,4 +278,4 @@ def _import(session: Session, documents: list[dict[str, Any]], *, dry_run: bool,
                                           "community": key, "action": report["action"],
                                           "inserted": report["inserted"],
                                           "deleted": report["deleted"]})
-    return {"dry_run": dry_run, "communities": reports}
+    return {"dry_run": dry_run, "reports": reports}

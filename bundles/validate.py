@@ -20,7 +20,7 @@ from sqlmodel import Session
 from bundles.errors import Refusal
 from storage import claims
 from storage import graph as graph_store
-from storage.exportable import KEY_PATTERN, SENSOR_ID_PATTERN
+from storage.exportable import KEY_PATTERN, RESERVED_KEYS, SENSOR_ID_PATTERN
 from storage.graph import BUNDLE_SHAPE_KEY
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "community.schema.json"
@@ -206,6 +206,7 @@ class _Invariants:
               node_types: dict[str, str]) -> set[str]:
         boundaries: dict[str, str] = {}
         for key, area in community["areas"].items():
+            self.reserved(index, ("community", "areas", key), key, "area")
             boundary = area["boundary"]["id"]
             if area["topology"] != [boundary]:
                 self.add(index, pointer("community", "areas", key, "topology"), "area_topology",
@@ -229,6 +230,7 @@ class _Invariants:
         points: dict[str, str] = {}
         for key, member in members.items():
             here = ("members", key)
+            self.reserved(index, here, key, "member")
             if BUNDLE_SHAPE_KEY in member:
                 self.add(index, pointer(*here, BUNDLE_SHAPE_KEY), "invalid_key",
                          f"{BUNDLE_SHAPE_KEY!r} is reserved for the registry")
@@ -247,6 +249,11 @@ class _Invariants:
             own_points = self.points(index, key, member, points)
             self.assets(index, key, member, asset_keys, own_points)
 
+    def reserved(self, index: int, path: tuple[Any, ...], key: str, what: str) -> None:
+        if key in RESERVED_KEYS:
+            self.add(index, pointer(*path), "reserved_key",
+                     f"the {what} key {key!r} is a word of the API's paths")
+
     def unique(self, seen: dict[str, tuple[int, tuple[Any, ...]]], value: str, index: int,
                path: tuple[Any, ...], what: str) -> None:
         if value in seen:
@@ -263,6 +270,7 @@ class _Invariants:
         for position, point in enumerate(member.get("delivery_points") or []):
             point_id = point["id"]
             path = ("members", member_key, "delivery_points", position, "id")
+            self.reserved(index, path, point_id, "delivery point")
             if point_id in points:
                 self.add(index, pointer(*path), "duplicate_key",
                          f"delivery point {point_id!r} is already held by member "
@@ -277,6 +285,7 @@ class _Invariants:
                asset_keys: dict[str, str], own_points: set[str]) -> None:
         for asset_type, key, properties in assets_of(member):
             here = ("members", member_key, "assets", asset_type, key)
+            self.reserved(index, here, key, "asset")
             if asset_type not in KNOWN_ASSET_TYPES and not KEY_PATTERN.fullmatch(key):
                 self.add(index, pointer(*here), "invalid_key",
                          f"the asset key {key!r} does not match {KEY_PATTERN.pattern}")

@@ -1,4 +1,4 @@
-"""Assets and meters of a community: list, detail, by sensor id, create or replace, delete."""
+"""Assets and meters: a community's lists, one by key or sensor id, a member's writes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from handlers import present
 from handlers.access import admin_community, caller_of
 from handlers.problems import Problem
 from handlers.runtime import current_runtime
-from storage import assets
+from storage import assets, members
 
 
 async def list_assets(
@@ -21,8 +21,7 @@ async def list_assets(
         assert community.id is not None
         page = assets.list_assets(session, community_id=community.id, asset_type=asset_type,
                                   owner=owner, limit=limit, cursor=cursor)
-        return {"items": [present.asset(row, member_key, community.key)
-                          for row, member_key in page.items],
+        return {"items": [present.asset(row, owner, community) for row, owner in page.items],
                 "next_cursor": page.next_cursor}
 
 
@@ -31,8 +30,8 @@ async def get_asset(community_key: str, asset_key: str,
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key)
         assert community.id is not None
-        row, member_key = assets.get_asset(session, community_id=community.id, key=asset_key)
-        return present.asset(row, member_key, community.key)
+        row, owner = assets.get_asset(session, community_id=community.id, key=asset_key)
+        return present.asset(row, owner, community)
 
 
 async def get_asset_by_sensor_id(community_key: str, sensor_id: str,
@@ -40,14 +39,16 @@ async def get_asset_by_sensor_id(community_key: str, sensor_id: str,
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key)
         assert community.id is not None
-        row, member_key = assets.get_asset_by_sensor_id(
+        row, owner = assets.get_asset_by_sensor_id(
             session, community_id=community.id, sensor_id=sensor_id)
-        return present.asset(row, member_key, community.key)
+        return present.asset(row, owner, community)
 
 
-async def put_asset(community_key: str, asset_key: str, body: dict[str, Any],
-                    token_info: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    asset_type, properties = body["asset_type"], body["properties"]
+async def upsert_member_asset(community_key: str, member_key: str, asset_key: str,
+                              body: dict[str, Any], token_info: dict[str, Any]) -> dict[str, Any]:
+    asset_type, properties = body["asset_type"], body.get("properties", {})
+    if body["key"] != asset_key:
+        raise Problem(422, "key_mismatch", "the body's key differs from the path's asset key")
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key, write=True)
         assert community.id is not None
@@ -56,18 +57,20 @@ async def put_asset(community_key: str, asset_key: str, body: dict[str, Any],
             raise Problem(422, "invalid_asset_properties",
                           f"the properties do not match the bundle format's {asset_type} asset: "
                           f"{len(problems)} problem(s)", extra={"errors": problems})
-        row, created = assets.put_asset(
-            session, community_id=community.id, key=asset_key, member_key=body["member_key"],
+        row, _ = assets.put_asset(
+            session, community_id=community.id, key=asset_key, member_key=member_key,
             asset_type=asset_type, properties=properties)
-        return present.asset(row, body["member_key"], community.key), 201 if created else 200
+        owner = members.get_member(session, community_id=community.id, key=member_key)
+        return present.asset(row, owner, community)
 
 
-async def delete_asset(community_key: str, asset_key: str,
-                       token_info: dict[str, Any]) -> tuple[None, int]:
+async def delete_member_asset(community_key: str, member_key: str, asset_key: str,
+                              token_info: dict[str, Any]) -> tuple[None, int]:
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key, write=True)
         assert community.id is not None
-        assets.delete_asset(session, community_id=community.id, key=asset_key)
+        assets.delete_asset(session, community_id=community.id, member_key=member_key,
+                            key=asset_key)
     return None, 204
 
 
@@ -80,6 +83,6 @@ async def list_meters(
         assert community.id is not None
         page = assets.list_meters(session, community_id=community.id, owner=owner, limit=limit,
                                   cursor=cursor)
-        return {"items": [present.meter(row, member_key, pod_type)
-                          for row, member_key, pod_type in page.items],
+        return {"items": [present.meter(row, owner, pod_type)
+                          for row, owner, pod_type in page.items],
                 "next_cursor": page.next_cursor}

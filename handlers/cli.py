@@ -363,7 +363,7 @@ def prepare_demo(settings: Settings, *, reset: bool) -> str:
             except StorageError:
                 set_password(session, email=DEMO_ADMIN_EMAIL, password=password)
             plan = import_bundles(session, documents, dry_run=True, force=True)
-            actions = {item["community_key"]: item["action"] for item in plan["communities"]}
+            actions = {item["community_key"]: item["action"] for item in plan["reports"]}
             changed = sorted(key for key, action in actions.items() if action == "replaced")
             chosen = [document for document in documents
                       if reset or actions[document["community"]["id"]] == "created"]

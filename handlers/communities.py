@@ -1,4 +1,4 @@
-"""Community browsing for operators and admins: the listing, a community's detail, its topology."""
+"""Communities for operators and admins: listing, detail, metadata patch, topology writes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from sqlmodel import Session
 
 from handlers import present
 from handlers.access import admin_community, admin_scope, caller_of
+from handlers.problems import Problem
 from handlers.runtime import current_runtime
-from storage import communities
+from storage import communities, topology
 from storage.models import Community
 
 
@@ -45,4 +46,35 @@ async def get_topology(community_key: str, token_info: dict[str, Any]) -> dict[s
         assert community.id is not None
         nodes = communities.topology_of(session, community_id=community.id)
         return {"community_key": community.key,
-                "nodes": [present.topology_node(node) for node in nodes]}
+                "topology": [present.topology_node(node) for node in nodes]}
+
+
+async def patch_community(community_key: str, body: dict[str, Any],
+                          token_info: dict[str, Any]) -> dict[str, Any]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        communities.update_community(session, community=community, changes=body)
+        return community_detail(session, community)
+
+
+async def upsert_topology_node(community_key: str, node_id: str, body: dict[str, Any],
+                               token_info: dict[str, Any]) -> dict[str, Any]:
+    if body["id"] != node_id:
+        raise Problem(422, "key_mismatch", "the body's id differs from the path's node id")
+    known = {"id", "type", "name", "parent", "operator_id", "area"}
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        topology.put_topology_node(
+            session, community=community, node_id=node_id, type=body["type"],
+            name=body.get("name"), parent=body.get("parent"),
+            operator_id=body.get("operator_id"),
+            extra={key: value for key, value in body.items() if key not in known})
+        return community_detail(session, community)
+
+
+async def delete_topology_node(community_key: str, node_id: str,
+                               token_info: dict[str, Any]) -> dict[str, Any]:
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        topology.delete_topology_node(session, community=community, node_id=node_id)
+        return community_detail(session, community)

@@ -1,13 +1,17 @@
-"""Delivery points of a community: list, look up by identifier, create or replace, delete."""
+"""Delivery points: a community's list, one by identifier, a member's writes."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import Session
+
 from handlers import present
 from handlers.access import admin_community, caller_of
+from handlers.problems import Problem
 from handlers.runtime import current_runtime
-from storage import delivery_points
+from storage import delivery_points, members
+from storage.models import Community
 
 
 async def list_delivery_points(
@@ -20,43 +24,56 @@ async def list_delivery_points(
         page = delivery_points.list_delivery_points(
             session, community_id=community.id, type=type, active=active, limit=limit,
             cursor=cursor)
-        return {"items": [present.delivery_point(row, member_key, community.key)
-                          for row, member_key in page.items],
+        return {"items": [present.delivery_point(row, owner, community.key)
+                          for row, owner in page.items],
                 "next_cursor": page.next_cursor}
 
 
-async def get_delivery_point(
+async def get_delivery_point_by_id(
     community_key: str, dp_id: str, token_info: dict[str, Any]
 ) -> dict[str, Any]:
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key)
         assert community.id is not None
-        row, member_key = delivery_points.get_delivery_point(
+        row, owner = delivery_points.get_delivery_point(
             session, community_id=community.id, dp_id=dp_id)
-        return present.delivery_point(row, member_key, community.key)
+        return {"delivery_point": present.delivery_point(row, owner, community.key),
+                "member": present.member(owner, community.key)}
 
 
-async def put_delivery_point(
-    community_key: str, dp_id: str, body: dict[str, Any], token_info: dict[str, Any],
-    replaces: str | None = None,
-) -> tuple[dict[str, Any], int]:
+async def upsert_member_delivery_point(
+    community_key: str, member_key: str, point_id: str, body: dict[str, Any],
+    token_info: dict[str, Any], replaces: str | None = None,
+) -> dict[str, Any]:
+    if body["id"] != point_id:
+        raise Problem(422, "key_mismatch", "the body's id differs from the path's point id")
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key, write=True)
         assert community.id is not None
-        row, created = delivery_points.put_delivery_point(
-            session, community_id=community.id, dp_id=dp_id, member_key=body["member_key"],
+        delivery_points.put_delivery_point(
+            session, community_id=community.id, dp_id=point_id, member_key=member_key,
             type=body["type"], description=body.get("description"),
             address=body.get("address"), tariff=body.get("tariff"),
             active=body.get("active", True), extra=body.get("extra"), replaces=replaces)
-        return (present.delivery_point(row, body["member_key"], community.key),
-                201 if created else 200)
+        return member_points(session, community, member_key)
 
 
-async def delete_delivery_point(
-    community_key: str, dp_id: str, token_info: dict[str, Any]
-) -> tuple[None, int]:
+async def remove_member_delivery_point(
+    community_key: str, member_key: str, point_id: str, token_info: dict[str, Any]
+) -> dict[str, Any]:
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key, write=True)
         assert community.id is not None
-        delivery_points.delete_delivery_point(session, community_id=community.id, dp_id=dp_id)
-    return None, 204
+        delivery_points.delete_delivery_point(session, community_id=community.id,
+                                              member_key=member_key, dp_id=point_id)
+        return member_points(session, community, member_key)
+
+
+def member_points(session: Session, community: Community, member_key: str) -> dict[str, Any]:
+    """A member's delivery points (DeliveryPointsResponse)."""
+    assert community.id is not None
+    member = members.get_member(session, community_id=community.id, key=member_key)
+    assert member.id is not None
+    return {"delivery_points": [present.delivery_point(point, member, community.key)
+                                for point in members.delivery_points_of(session,
+                                                                        member_id=member.id)]}

@@ -44,7 +44,7 @@ async def import_bundle(body: dict[str, Any], token_info: dict[str, Any],
                                force=body.get("force", False), single=True)
     report = await in_thread(_import, runtime, [document], allowed,
                              dry_run=body.get("dry_run", False), force=body.get("force", False))
-    single: dict[str, Any] = report["communities"][0]
+    single: dict[str, Any] = report["reports"][0]
     return single
 
 

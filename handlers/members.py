@@ -61,7 +61,7 @@ async def create_member(community_key: str, body: dict[str, Any],
             name=body["name"], type=body.get("type"), role=body["role"], area=body["area"],
             status=body.get("status", "pending"), did=body.get("did"),
             extra=body.get("extra", {}))
-        return present.member(member, community.key), 201
+        return member_detail(session, member, community.key), 201
 
 
 async def get_member(community_key: str, member_key: str,
@@ -82,24 +82,25 @@ async def update_member(community_key: str, member_key: str, body: dict[str, Any
         assert community.id is not None
         member = members.update_member(session, community_id=community.id, key=member_key,
                                        changes=body)
-        return present.member(member, community.key)
+        return member_detail(session, member, community.key)
 
 
 async def delete_member(community_key: str, member_key: str, token_info: dict[str, Any],
-                        purge: bool = False) -> tuple[None, int]:
+                        purge: bool = False) -> dict[str, Any]:
     caller = caller_of(token_info)
     with current_runtime().session() as session:
         community = admin_community(session, caller, community_key, write=True)
         assert community.id is not None
         community_id = community.id
-        erased = members.delete_member(session, community_id=community_id, key=member_key,
-                                       purge=purge)
+        done = members.delete_member(session, community_id=community_id, key=member_key,
+                                     purge=purge)
+    erased = done.pop("erased_sensor_ids")
     # A purged member's meters' readings are erased with it (the asset is gone: nobody
     # could read them again), after the registry has committed the erasure.
     for sensor_id in erased:
         await in_thread(delete_readings, current_runtime().telemetry,
                         community_id=community_id, sensor_id=sensor_id, channel=None)
-    return None, 204
+    return {"community_key": community_key, "member_key": member_key, **done}
 
 
 async def set_member_status(community_key: str, member_key: str, body: dict[str, Any],
@@ -110,7 +111,7 @@ async def set_member_status(community_key: str, member_key: str, body: dict[str,
         assert community.id is not None
         member = members.set_member_status(session, community_id=community.id, key=member_key,
                                            status=body["status"])
-        return present.member(member, community.key)
+        return member_detail(session, member, community.key)
 
 
 async def get_member_by_user_id(community_key: str, user_id: str,
@@ -133,5 +134,36 @@ async def list_member_delivery_points(community_key: str, member_key: str,
         member = members.get_member(session, community_id=community.id, key=member_key)
         assert member.id is not None
         points = members.delivery_points_of(session, member_id=member.id)
-        return {"items": [present.delivery_point(point, member.key, community.key)
-                          for point in points]}
+        return {"delivery_points": [present.delivery_point(point, member, community.key)
+                                    for point in points]}
+
+
+def _write_fields(community_key: str, member_key: str, changes: dict[str, Any],
+                  token_info: dict[str, Any]) -> dict[str, Any]:
+    """Change some fields of a member and answer its MemberDetail."""
+    with current_runtime().session() as session:
+        community = admin_community(session, caller_of(token_info), community_key, write=True)
+        assert community.id is not None
+        member = members.update_member(session, community_id=community.id, key=member_key,
+                                       changes=changes)
+        return member_detail(session, member, community.key)
+
+
+async def put_member_name(community_key: str, member_key: str, body: dict[str, Any],
+                          token_info: dict[str, Any]) -> dict[str, Any]:
+    return _write_fields(community_key, member_key, {"name": body["name"]}, token_info)
+
+
+async def put_member_role(community_key: str, member_key: str, body: dict[str, Any],
+                          token_info: dict[str, Any]) -> dict[str, Any]:
+    return _write_fields(community_key, member_key, {"role": body["role"]}, token_info)
+
+
+async def put_member_area(community_key: str, member_key: str, body: dict[str, Any],
+                          token_info: dict[str, Any]) -> dict[str, Any]:
+    return _write_fields(community_key, member_key, {"area": body["area"]}, token_info)
+
+
+async def patch_member_profile(community_key: str, member_key: str, body: dict[str, Any],
+                               token_info: dict[str, Any]) -> dict[str, Any]:
+    return _write_fields(community_key, member_key, body, token_info)

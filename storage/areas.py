@@ -36,14 +36,14 @@ def _check_area(
     """Invalid or Conflict when the area would break a registry invariant."""
     if topology != [boundary_id]:
         raise Invalid(f"the topology of an area must be exactly [{boundary_id!r}], its boundary id",
-                      code="area_topology")
+                      code="invalid_area_boundary")
     node_type = session.exec(
         select(TopologyNode.type).where(TopologyNode.community_id == community_id,
                                         TopologyNode.node_id == boundary_id)
     ).first()
     if node_type != PRIMARY_SUBSTATION:
         raise Invalid(f"boundary id {boundary_id!r} names no primary_substation node of the "
-                      "community's topology", code="area_topology")
+                      "community's topology", code="invalid_area_boundary")
     require_storable(extra, what="extra", depth=AREA_EXTRA_DEPTH)
     clashing = RESERVED_EXTRA_KEYS.intersection(extra)
     if clashing:
@@ -54,8 +54,8 @@ def _check_area(
                                Area.boundary_id == boundary_id, Area.key != key)
     ).first()
     if other is not None:
-        raise Conflict(f"area {other!r} of this community has boundary id {boundary_id!r} already",
-                       code="duplicate_boundary")
+        raise Invalid(f"area {other!r} of this community has boundary id {boundary_id!r} already",
+                      code="invalid_area_boundary")
 
 
 def put_area(
@@ -103,3 +103,28 @@ def delete_area(session: Session, *, community: Community, key: str) -> None:
     community.updated_at = utc_now()
     session.add(community)
     session.flush()
+
+
+def rename_area(session: Session, *, community: Community, key: str, new_key: str) -> int:
+    """Move area `key` to `new_key` with every member in it, in one write; how many moved."""
+    assert community.id is not None
+    require_key(new_key, what="area")
+    lock_community(session, community_id=community.id)
+    area = get_area(session, community_id=community.id, key=key)
+    if new_key != key and session.exec(
+        select(Area.id).where(Area.community_id == community.id, Area.key == new_key)
+    ).first() is not None:
+        raise Conflict(f"area {new_key!r} exists already", code="area_key_taken")
+    moving = list(session.exec(
+        select(Member).where(Member.community_id == community.id, Member.area == key)
+    ).all())
+    for member in moving:
+        member.area = new_key
+        member.updated_at = utc_now()
+        session.add(member)
+    area.key = new_key
+    community.updated_at = utc_now()
+    session.add(area)
+    session.add(community)
+    session.flush()
+    return len(moving)

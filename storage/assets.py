@@ -33,10 +33,10 @@ def list_assets(
     owner: str | None,
     limit: int | None,
     cursor: str | None,
-) -> Page[tuple[Asset, str]]:
-    """Assets of the community with their member's key, in bundle order."""
+) -> Page[tuple[Asset, Member]]:
+    """Assets of the community with their member, in bundle order."""
     statement = (
-        select(Asset, Member.key)
+        select(Asset, Member)
         .join(Member, col(Member.id) == col(Asset.member_id))
         .where(Asset.community_id == community_id)
     )
@@ -51,10 +51,10 @@ def list_assets(
 def list_meters(
     session: Session, *, community_id: int, owner: str | None, limit: int | None,
     cursor: str | None,
-) -> Page[tuple[Asset, str, str | None]]:
-    """Meters of the community, each with its member's key and its delivery point's type."""
+) -> Page[tuple[Asset, Member, str | None]]:
+    """Meters of the community, each with its member and its delivery point's type."""
     statement = (
-        select(Asset, Member.key, DeliveryPoint.type)
+        select(Asset, Member, DeliveryPoint.type)
         .join(Member, col(Member.id) == col(Asset.member_id))
         .outerjoin(DeliveryPoint, and_(col(DeliveryPoint.community_id) == col(Asset.community_id),
                                        col(DeliveryPoint.dp_id) == col(Asset.pod)))
@@ -66,10 +66,10 @@ def list_meters(
                     cursor=cursor, key_of=lambda row: row[0].id)
 
 
-def get_asset(session: Session, *, community_id: int, key: str) -> tuple[Asset, str]:
-    """The asset with this key in the community, and its member's key (one indexed query)."""
+def get_asset(session: Session, *, community_id: int, key: str) -> tuple[Asset, Member]:
+    """The asset with this key in the community, and its member (one indexed query)."""
     row = session.exec(
-        select(Asset, Member.key)
+        select(Asset, Member)
         .join(Member, col(Member.id) == col(Asset.member_id))
         .where(Asset.community_id == community_id, Asset.key == key)
     ).first()
@@ -80,10 +80,10 @@ def get_asset(session: Session, *, community_id: int, key: str) -> tuple[Asset, 
 
 def get_asset_by_sensor_id(
     session: Session, *, community_id: int, sensor_id: str
-) -> tuple[Asset, str]:
-    """The asset of the community that carries this sensor id, and its member's key."""
+) -> tuple[Asset, Member]:
+    """The asset of the community that carries this sensor id, and its member."""
     row = session.exec(
-        select(Asset, Member.key)
+        select(Asset, Member)
         .join(Member, col(Member.id) == col(Asset.member_id))
         .where(Asset.community_id == community_id, Asset.sensor_id == sensor_id)
     ).first()
@@ -140,7 +140,9 @@ def put_asset(
     asset_type: str,
     properties: dict[str, Any],
 ) -> tuple[Asset, bool]:
-    """Create or replace the asset `key` (its type may change); True when it was created.
+    """Create or replace the member's asset `key` (its type may change); True when created.
+
+    A key another member of the community holds is refused (asset_key_taken).
 
     The caller has checked `properties` against the bundle format; this checks the registry:
     the member exists, a meter's pod is a delivery point of that member, and the sensor id is
@@ -157,14 +159,17 @@ def put_asset(
     lock_community(session, community_id=community_id)
     member = member_for_write(session, community_id=community_id, key=member_key)
     assert member.id is not None
+    row = session.exec(
+        select(Asset).where(Asset.community_id == community_id, Asset.key == key)
+    ).first()
+    if row is not None and row.member_id != member.id:
+        raise Conflict(f"asset {key!r} belongs to another member of this community",
+                       code="asset_key_taken")
     if columns["pod"] is not None:
         _require_pod_of(session, member, columns["pod"])
     if columns["sensor_id"] is not None:
         _require_sensor_free(session, community_id=community_id, key=key,
                              sensor_id=columns["sensor_id"])
-    row = session.exec(
-        select(Asset).where(Asset.community_id == community_id, Asset.key == key)
-    ).first()
     created = row is None
     if row is None:
         row = Asset(community_id=community_id, member_id=member.id, key=key,
@@ -184,13 +189,14 @@ def put_asset(
     return row, created
 
 
-def delete_asset(session: Session, *, community_id: int, key: str) -> None:
-    """Delete the asset with this key from the community."""
+def delete_asset(session: Session, *, community_id: int, member_key: str, key: str) -> None:
+    """Delete the member's asset with this key (a meter's sensor is free again)."""
     lock_community(session, community_id=community_id)
+    member = member_for_write(session, community_id=community_id, key=member_key)
     row = session.exec(
         select(Asset).where(Asset.community_id == community_id, Asset.key == key)
     ).first()
-    if row is None:
-        raise NotFound(f"no asset {key!r} in this community", code="asset_not_found")
+    if row is None or row.member_id != member.id:
+        raise NotFound(f"member {member_key!r} holds no asset {key!r}", code="asset_not_found")
     session.delete(row)
     session.flush()

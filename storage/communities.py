@@ -1,13 +1,16 @@
-"""Communities: the listing, and the areas, topology and member count of a community's detail."""
+"""Communities: the listing, a community's detail parts, and its metadata patch."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import Area, Community, Member, TopologyNode
+from storage.errors import Invalid
+from storage.exportable import require_storable
+from storage.models import Area, Community, Member, TopologyNode, utc_now
 from storage.pagination import Page, paginate
 
 
@@ -70,3 +73,26 @@ def community_parts(session: Session, *, community_id: int) -> CommunityParts:
     return CommunityParts(areas=areas_of(session, community_id=community_id),
                           topology=topology_of(session, community_id=community_id),
                           member_count=member_count(session, community_id=community_id))
+
+
+COMMUNITY_PATCH_DEPTH = 2  # document > community (the patch merges into the community)
+PATCHABLE = ("name", "description", "legal", "links", "contact", "settings", "extra")
+
+
+def update_community(session: Session, *, community: Community,
+                     changes: dict[str, Any]) -> Community:
+    """Change the community's metadata named in `changes` (None clears an optional object)."""
+    assert community.id is not None
+    unknown = sorted(set(changes) - set(PATCHABLE))
+    if unknown:
+        raise Invalid(f"not a community property: {', '.join(unknown)}", code="unknown_property")
+    if changes.get("name", "") is None:
+        raise Invalid("a community's name cannot be null", code="not_nullable")
+    require_storable(changes, what="community", depth=COMMUNITY_PATCH_DEPTH)
+    lock_community(session, community_id=community.id)
+    for name, value in changes.items():
+        setattr(community, name, value if value is not None or name != "extra" else {})
+    community.updated_at = utc_now()
+    session.add(community)
+    session.flush()
+    return community

@@ -10,7 +10,11 @@ from sqlmodel import Session, col, select
 from storage.claims import held_delivery_points, lock_claims
 from storage.communities import lock_community
 from storage.errors import Conflict, Invalid, NotFound
-from storage.exportable import DELIVERY_POINT_EXTRA_DEPTH, require_storable
+from storage.exportable import (
+    DELIVERY_POINT_EXTRA_DEPTH,
+    require_storable,
+    require_unreserved,
+)
 from storage.members import member_for_write
 from storage.models import Asset, DeliveryPoint, Member
 from storage.pagination import Page, paginate
@@ -29,10 +33,10 @@ def list_delivery_points(
     active: bool | None,
     limit: int | None,
     cursor: str | None,
-) -> Page[tuple[DeliveryPoint, str]]:
-    """Delivery points of the community with their member's key, in bundle order."""
+) -> Page[tuple[DeliveryPoint, Member]]:
+    """Delivery points of the community with their member, in bundle order."""
     statement = (
-        select(DeliveryPoint, Member.key)
+        select(DeliveryPoint, Member)
         .join(Member, col(Member.id) == col(DeliveryPoint.member_id))
         .where(DeliveryPoint.community_id == community_id)
     )
@@ -46,10 +50,10 @@ def list_delivery_points(
 
 def get_delivery_point(
     session: Session, *, community_id: int, dp_id: str
-) -> tuple[DeliveryPoint, str]:
-    """The delivery point with this identifier in the community, and its member's key."""
+) -> tuple[DeliveryPoint, Member]:
+    """The delivery point with this identifier in the community, and its member."""
     row = session.exec(
-        select(DeliveryPoint, Member.key)
+        select(DeliveryPoint, Member)
         .join(Member, col(Member.id) == col(DeliveryPoint.member_id))
         .where(DeliveryPoint.community_id == community_id, DeliveryPoint.dp_id == dp_id)
     ).first()
@@ -93,14 +97,16 @@ def put_delivery_point(
     extra: dict[str, Any] | None,
     replaces: str | None,
 ) -> tuple[DeliveryPoint, bool]:
-    """Create or replace the delivery point `dp_id`; True when it was created.
+    """Create or replace the member's delivery point `dp_id`; True when it was created.
 
-    With `replaces`, the delivery point `replaces` takes the identifier `dp_id`, and every
+    A point another member of the community holds is refused (delivery_point_held). With
+    `replaces`, the member's delivery point `replaces` takes the identifier `dp_id`, and every
     meter of the community whose pod was `replaces` follows it.
     """
     if len(dp_id) > MAX_DP_ID_LENGTH:
         raise Invalid(f"a delivery point id has at most {MAX_DP_ID_LENGTH} characters",
                       code="invalid_delivery_point_id")
+    require_unreserved(dp_id, what="delivery point")
     shadowing = sorted(set(extra or {}) & set(PROPERTIES))
     if shadowing:
         raise Invalid(f"extra may not carry the delivery point's own properties "
@@ -115,9 +121,12 @@ def put_delivery_point(
                               "extra": dict(extra or {})}
     _require_not_held_elsewhere(session, community_id, dp_id)
     current = _find(session, community_id, dp_id)
+    if current is not None and current.member_id != member.id:
+        raise Conflict(f"delivery point {dp_id!r} is held by another member",
+                       code="delivery_point_held")
     if replaces is not None and replaces != dp_id:
         previous = _find(session, community_id, replaces)
-        if previous is None:
+        if previous is None or previous.member_id != member.id:
             raise NotFound(f"no delivery point {replaces!r} in this community",
                            code="delivery_point_not_found")
         if current is not None:
@@ -136,8 +145,6 @@ def put_delivery_point(
                                 position=next_position(session, DeliveryPoint,
                                                        community_id=community_id), **values)
         return _apply(session, created, values), True
-    if current.member_id != member.id:
-        _require_meters_follow(_meters_on(session, community_id, dp_id), member, dp_id)
     return _apply(session, current, values), False
 
 
@@ -162,17 +169,21 @@ def _apply(session: Session, row: DeliveryPoint, values: dict[str, Any]) -> Deli
     return row
 
 
-def delete_delivery_point(session: Session, *, community_id: int, dp_id: str) -> None:
-    """Delete a delivery point no meter of the community refers to."""
+def delete_delivery_point(
+    session: Session, *, community_id: int, member_key: str, dp_id: str
+) -> Member:
+    """Delete a delivery point of the member that no meter of the community refers to."""
     lock_community(session, community_id=community_id)
+    member = member_for_write(session, community_id=community_id, key=member_key)
     row = _find(session, community_id, dp_id)
-    if row is None:
-        raise NotFound(f"no delivery point {dp_id!r} in this community",
+    if row is None or row.member_id != member.id:
+        raise NotFound(f"member {member_key!r} has no delivery point {dp_id!r}",
                        code="delivery_point_not_found")
     meters = _meters_on(session, community_id, dp_id)
     if meters:
         raise Conflict(f"delivery point {dp_id!r} is the pod of meter(s) "
                        f"{', '.join(meter.key for meter in meters[:10])}",
-                       code="delivery_point_in_use")
+                       code="delivery_point_linked")
     session.delete(row)
     session.flush()
+    return member

@@ -11,6 +11,9 @@ from storage.errors import Invalid
 # The bundle format's keys (members, areas, assets, operators). Match with fullmatch: the
 # schema's `^...$` lets Python's re accept a final newline.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# Literal path segments beside `{key}` in the registry routes: a member, asset, area or
+# delivery point under one of these names could not be addressed, so none may take one.
+RESERVED_KEYS = frozenset({"by-user-id", "by-id", "by-sensor-id", "duplicates"})
 # A sensor id as written (API asset writes, bundle import): key-like, so that it can't start
 # a spreadsheet formula (= + - @) in an export. Reads still accept any stored id.
 SENSOR_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
@@ -28,10 +31,18 @@ ASSET_PROPERTIES_DEPTH = 6  # document > members > member > assets > type > asse
 
 
 def require_key(key: str, *, what: str) -> None:
-    """Invalid (invalid_key) unless `key` is a bundle key."""
+    """Invalid (invalid_key) unless `key` is a bundle key; reserved_key for a path segment."""
     if not KEY_PATTERN.fullmatch(key):
         raise Invalid(f"the {what} key {key!r} does not match {KEY_PATTERN.pattern}",
                       code="invalid_key")
+    require_unreserved(key, what=what)
+
+
+def require_unreserved(key: str, *, what: str) -> None:
+    """Invalid (reserved_key) when `key` is a literal segment of the registry's paths."""
+    if key in RESERVED_KEYS:
+        raise Invalid(f"the {what} key {key!r} is a word of the API's paths",
+                      code="reserved_key")
 
 
 def require_sensor_id(sensor_id: str) -> None:

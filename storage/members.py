@@ -71,12 +71,12 @@ def get_member(session: Session, *, community_id: int, key: str) -> Member:
 
 
 def member_for_write(session: Session, *, community_id: int, key: str) -> Member:
-    """The member a written asset or delivery point names; Invalid (unknown_member) if none."""
+    """The member whose asset or delivery point is written; NotFound if none."""
     member = session.exec(
         select(Member).where(Member.community_id == community_id, Member.key == key)
     ).first()
     if member is None:
-        raise Invalid(f"no member {key!r} in this community", code="unknown_member")
+        raise NotFound(f"no member {key!r} in this community", code="member_not_found")
     return member
 
 
@@ -173,7 +173,7 @@ def _check_unique(
     rows = session.exec(statement).all()
     same = [row for row in rows if row[0] == community_id]
     if key is not None and any(row[1] == key for row in same):
-        raise Conflict(f"member {key!r} exists already", code="member_exists")
+        raise Conflict(f"member {key!r} exists already", code="member_key_taken")
     if user_id is not None and any(row[2] == user_id for row in same):
         raise Conflict(f"a member of this community has user id {user_id!r} already",
                        code="user_id_taken")
@@ -311,13 +311,21 @@ def _set_status(session: Session, member: Member, status: str) -> None:
         session.flush()
 
 
-def delete_member(session: Session, *, community_id: int, key: str, purge: bool) -> list[str]:
-    """Deactivate a member (status inactive), or with purge erase it, its points and assets;
-    returns the sensor ids of the erased assets (whose readings go with them)."""
+def delete_member(
+    session: Session, *, community_id: int, key: str, purge: bool
+) -> dict[str, Any]:
+    """Deactivate a member (status inactive), or with purge erase it, its points and assets.
+
+    Answers what was done: `purged`, the member's `status` (None once erased),
+    `assets_removed`, and `erased_sensor_ids`, the sensors of the erased assets (whose
+    readings go with them).
+    """
     member = get_member(session, community_id=community_id, key=key)
     if not purge:
         _set_status(session, member, "inactive")
-        return []
+        return {"purged": False, "status": member.status, "assets_removed": 0,
+                "erased_sensor_ids": []}
+    removed = len(session.exec(select(Asset.id).where(Asset.member_id == member.id)).all())
     sensor_ids = sorted(str(sensor_id) for sensor_id in session.exec(
         select(Asset.sensor_id).where(col(Asset.member_id) == member.id)).all()
         if sensor_id is not None)
@@ -325,4 +333,5 @@ def delete_member(session: Session, *, community_id: int, key: str, purge: bool)
     session.execute(delete(DeliveryPoint).where(col(DeliveryPoint.member_id) == member.id))
     session.delete(member)
     session.flush()
-    return sensor_ids
+    return {"purged": True, "status": None, "assets_removed": removed,
+            "erased_sensor_ids": sensor_ids}

@@ -110,6 +110,43 @@ class Api:
     def admin(self) -> dict[str, str]:
         return self.login("root@commonwatt.test", role="admin")
 
+    def put_asset(self, url: str, *, json: Any = None, member_key: str | None = None,
+                  **kwargs: Any) -> Any:
+        """PUT .../members/{member}/assets/{key}, given .../assets/{key} and a body naming its
+        member (`member_key`, moved to the path; the body gains the key)."""
+        community_url, key = url.rsplit("/assets/", 1)
+        if isinstance(json, dict):
+            member_key = json.get("member_key", member_key)
+            json = {"key": key, **{name: value for name, value in json.items()
+                                   if name != "member_key"}}
+        return self.client.put(f"{community_url}/members/{member_key or 'unnamed'}/assets/{key}",
+                               json=json, **kwargs)
+
+    def delete_asset(self, url: str, member_key: str, **kwargs: Any) -> Any:
+        """DELETE .../members/{member}/assets/{key}, given .../assets/{key}."""
+        community_url, key = url.rsplit("/assets/", 1)
+        return self.client.delete(f"{community_url}/members/{member_key}/assets/{key}",
+                                  **kwargs)
+
+    def put_point(self, url: str, *, json: Any = None, member_key: str | None = None,
+                  **kwargs: Any) -> Any:
+        """PUT .../members/{member}/delivery-points/{id}, given .../delivery-points/{id} and a
+        body naming its member (`member_key`, moved to the path; the body gains the id)."""
+        community_url, point_id = url.rsplit("/delivery-points/", 1)
+        if isinstance(json, dict):
+            member_key = json.get("member_key", member_key)
+            json = {"id": point_id, **{name: value for name, value in json.items()
+                                       if name != "member_key"}}
+        return self.client.put(
+            f"{community_url}/members/{member_key or 'unnamed'}/delivery-points/{point_id}",
+            json=json, **kwargs)
+
+    def delete_point(self, url: str, member_key: str, **kwargs: Any) -> Any:
+        """DELETE .../members/{member}/delivery-points/{id}, given .../delivery-points/{id}."""
+        community_url, point_id = url.rsplit("/delivery-points/", 1)
+        return self.client.delete(
+            f"{community_url}/members/{member_key}/delivery-points/{point_id}", **kwargs)
+
     def import_yaml(self, *documents: dict[str, Any], force: bool = False) -> Any:
         response = self.client.post(
             "/api/admin/import/yaml", params={"force": force}, content=to_yaml(*documents),

@@ -181,5 +181,5 @@ def test_a_community_written_without_a_bundle_exports_as_a_valid_bundle(session)
     assert document["version"] == "1.0" and document["schema_version"] == "0.7"
     assert document["members"] == {}
     report = import_bundles(session, [document], dry_run=True, force=False)
-    assert report["communities"][0]["changes"]["areas"] == {
+    assert report["reports"][0]["changes"]["areas"] == {
         "added": 0, "removed": 0, "changed": 0}

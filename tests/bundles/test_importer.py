@@ -60,9 +60,9 @@ def test_the_reference_bundles_import_and_the_report_counts_what_was_written(ses
     report = imported(session, reference_documents())
 
     assert report["dry_run"] is False
-    assert [item["community_key"] for item in report["communities"]] == [
+    assert [item["community_key"] for item in report["reports"]] == [
         "borgo-sole", "isola-vento", "valle-verde"]
-    valle = report["communities"][2]
+    valle = report["reports"][2]
     assert valle["action"] == "created"
     assert valle["inserted"] == {"areas": 2, "topology_nodes": 4, "members": 8,
                                  "delivery_points": 7, "assets": 16}
@@ -108,7 +108,7 @@ def test_force_replaces_the_community_and_reports_what_changed(session):
 
     report = imported(session, [changed], force=True)
 
-    [community] = report["communities"]
+    [community] = report["reports"]
     assert community["action"] == "replaced"
     assert community["deleted"]["members"] == 8
     assert community["inserted"]["members"] == 8
@@ -132,11 +132,11 @@ def test_a_dry_run_is_never_blocked_and_writes_nothing(session):
 
     assert report["dry_run"] is True
     assert [(item["community_key"], item["action"], item["dry_run"])
-            for item in report["communities"]] == [("valle-verde", "replaced", True),
+            for item in report["reports"]] == [("valle-verde", "replaced", True),
                                                    ("fresh", "created", True)]
-    assert report["communities"][0]["changes"]["members"] == {
+    assert report["reports"][0]["changes"]["members"] == {
         "added": 0, "removed": 0, "changed": 1}
-    assert report["communities"][1]["inserted"]["members"] == 1
+    assert report["reports"][1]["inserted"]["members"] == 1
     assert snapshot(session) == before
     assert count(session, Community) == 1
 
@@ -198,7 +198,7 @@ def test_a_caller_may_be_limited_to_some_communities(session):
     assert refusals_of(session, documents, allowed_community_keys={"mine"}) == [
         (1, "forbidden_community", "/community/id")]
     report = imported(session, documents[:1], allowed_community_keys={"mine"})
-    assert report["communities"][0]["action"] == "created"
+    assert report["reports"][0]["action"] == "created"
 
 
 def test_a_sensor_an_active_member_of_another_community_holds_is_refused(session):
@@ -241,7 +241,7 @@ def test_replacing_a_community_releases_its_own_sensors_points_and_dids(session)
 
     report = imported(session, [moved], force=True)
 
-    assert report["communities"][0]["changes"]["members"] == {
+    assert report["reports"][0]["changes"]["members"] == {
         "added": 1, "removed": 1, "changed": 1}
 
 
@@ -291,7 +291,7 @@ def test_unknown_asset_types_are_kept_and_reported(session):
 
     report = imported(session, [document])
 
-    assert report["communities"][0]["warnings"] == [
+    assert report["reports"][0]["warnings"] == [
         "member 'a': unknown asset type 'wind', stored as assets",
         "member 'a': unknown asset type 'notes', kept as given",
     ]
@@ -328,15 +328,15 @@ def test_importing_what_is_stored_says_unchanged_and_rewrites_nothing(session):
     zero = {"areas": 0, "topology_nodes": 0, "members": 0, "delivery_points": 0, "assets": 0}
     for dry_run in (True, False):
         report = imported(session, reference_documents(), dry_run=dry_run, force=True)
-        for item in report["communities"]:
+        for item in report["reports"]:
             assert (item["action"], item["deleted"], item["inserted"]) == (
                 "unchanged", zero, zero)
     assert sorted(session.execute(select(Member.id)).scalars()) == member_ids  # not rewritten
     changed = valle_verde()
     changed["members"]["rossi"]["status"] = "suspended"
     report = imported(session, [changed], dry_run=True, force=True)
-    assert report["communities"][0]["action"] == "replaced"
-    assert report["communities"][0]["changes"]["members"]["changed"] == 1
+    assert report["reports"][0]["action"] == "replaced"
+    assert report["reports"][0]["changes"]["members"]["changed"] == 1
 
 
 def test_sensor_ids_must_be_key_like(session):

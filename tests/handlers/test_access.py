@@ -27,6 +27,8 @@ B_OBJECTS = {
     "area_key": "north",
     "sensor_id": "b-sensor-1",
     "dp_id": "IT-bea-POD",
+    "point_id": "IT-bea-POD",
+    "node_id": "AC-b-1",
     "user_id": "bea@b.test",
 }
 # A valid body for each write, so that the access check is what answers.
@@ -37,9 +39,18 @@ BODIES: dict[str, Any] = {
     "set_member_status": {"status": "suspended"},
     "put_area": {"name": "North", "boundary": {"source": "gse_cabine_primarie", "id": "AC-b-1"},
                  "topology": ["AC-b-1"]},
-    "put_asset": {"member_key": "bea", "asset_type": "pv", "properties": {"name": "PV"}},
-    "put_delivery_point": {"member_key": "bea", "type": "pod"},
-    "lookup_assets_by_sensor_ids": ["b-sensor-1"],
+    "upsert_member_asset": {"key": "m-bea-0", "asset_type": "pv", "properties": {"name": "PV"}},
+    "upsert_member_delivery_point": {"id": "IT-bea-POD", "type": "pod"},
+    "put_member_name": {"name": "Renamed"},
+    "put_member_role": {"role": "producer"},
+    "put_member_area": {"area": "north"},
+    "patch_member_profile": {"role": "producer"},
+    "patch_community": {"name": "Renamed"},
+    "rename_area": {"new_key": "south"},
+    "upsert_topology_node": {"id": "AC-b-1", "type": "primary_substation"},
+    "lookup_assets_by_sensor_ids": {"sensor_ids": ["b-sensor-1"]},
+    "lookup_assets_by_user_ids": {"user_ids": ["bea@b.test"]},
+    "lookup_members_by_dids": {"dids": ["did:web:bea"]},
     "import_bundle": {"bundle": {"version": "1.0"}},
 }
 
@@ -130,11 +141,11 @@ def test_operator_of_a_cannot_reach_b_through_references_in_a(two_communities: A
     api = two_communities
     operator = api.login("op@a.test")
     base = "/api/admin/communities/a"
-    moved = api.client.put(f"{base}/assets/stolen", headers=operator, json={
+    moved = api.put_asset(f"{base}/assets/stolen", headers=operator, json={
         "member_key": "bea", "asset_type": "pv", "properties": {"name": "PV"}})
-    assert moved.status_code == 422
-    assert moved.json()["errors"][0]["code"] == "unknown_member"
-    renamed = api.client.put(f"{base}/delivery-points/IT-new", headers=operator,
+    assert moved.status_code == 404
+    assert moved.json()["code"] == "member_not_found"
+    renamed = api.put_point(f"{base}/delivery-points/IT-new", headers=operator,
                              params={"replaces": "IT-bea-POD"},
                              json={"member_key": "ann", "type": "pod"})
     assert renamed.status_code == 404
@@ -161,7 +172,7 @@ def test_overseer_reads_everything_and_changes_nothing(two_communities: Api) -> 
     assert api.client.get("/api/admin/communities/b/members", headers=overseer).status_code == 200
     for method, url, body in (
         ("PATCH", "/api/admin/communities/b/members/bea", {"name": "X"}),
-        ("DELETE", "/api/admin/communities/b/assets/m-bea-0", None),
+        ("DELETE", "/api/admin/communities/b/members/bea/assets/m-bea-0", None),
         ("POST", "/api/admin/import", {"bundle": community_doc("c")}),
     ):
         response = api.client.request(method, url, json=body, headers=overseer)

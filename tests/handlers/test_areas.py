@@ -87,17 +87,19 @@ def test_put_area_creates_then_replaces(api: Api) -> None:
     headers = api.login("op@a.test")
     created = api.client.put(url("south"), json=area_body(extra={"note": "new"}),
                              headers=headers)
-    assert created.status_code == 201
-    assert created.json() == {"key": "south", "name": "South",
-                              "boundary": {"source": "gse_cabine_primarie", "id": "AC-a-2"},
-                              "topology": ["AC-a-2"], "extra": {"note": "new"}}
+    assert created.status_code == 200, created.text
+    assert created.json()["key"] == "a"
+    assert created.json()["areas"]["south"] == {
+        "key": "south", "name": "South",
+        "boundary": {"source": "gse_cabine_primarie", "id": "AC-a-2"},
+        "topology": ["AC-a-2"], "extra": {"note": "new"}}
     replaced = api.client.put(url("south"), json=area_body(name="South valley"),
                               headers=headers)
     assert replaced.status_code == 200
-    assert replaced.json()["name"] == "South valley"
-    assert replaced.json()["extra"] == {}
+    assert replaced.json()["areas"]["south"]["name"] == "South valley"
+    assert replaced.json()["areas"]["south"]["extra"] == {}
     detail = api.client.get("/api/admin/communities/a", headers=headers).json()
-    assert [area["key"] for area in detail["areas"]] == ["north", "south"]
+    assert list(detail["areas"]) == ["north", "south"]
 
 
 def test_put_area_may_keep_its_own_boundary(api: Api) -> None:
@@ -105,7 +107,7 @@ def test_put_area_may_keep_its_own_boundary(api: Api) -> None:
     response = api.client.put(url("north"), json=area_body("AC-a-1", name="North side"),
                               headers=api.admin())
     assert response.status_code == 200
-    assert response.json()["name"] == "North side"
+    assert response.json()["areas"]["north"]["name"] == "North side"
 
 
 @pytest.mark.parametrize("body", [
@@ -118,8 +120,8 @@ def test_put_area_refuses_a_broken_topology(api: Api, body: dict[str, Any]) -> N
     response = api.client.put(url("south"), json=body, headers=api.admin())
     assert response.status_code == 422
     problem = response.json()
-    assert problem["code"] == "area_topology"
-    assert problem["errors"][0]["code"] == "area_topology"
+    assert problem["code"] == "invalid_area_boundary"
+    assert problem["errors"][0]["code"] == "invalid_area_boundary"
     assert api.client.get(url("south"), headers=api.admin()).status_code == 404
 
 
@@ -134,8 +136,8 @@ def test_put_area_refuses_extra_naming_area_properties(api: Api) -> None:
 def test_put_area_refuses_a_boundary_another_area_has(api: Api) -> None:
     seed(api)
     response = api.client.put(url("south"), json=area_body("AC-a-1"), headers=api.admin())
-    assert response.status_code == 409
-    assert response.json()["code"] == "duplicate_boundary"
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_area_boundary"
 
 
 @pytest.mark.parametrize("body", [
@@ -194,9 +196,10 @@ def test_put_area_is_not_for_plain_members_nor_overseers(api: Api) -> None:
 def test_delete_area(api: Api) -> None:
     seed(api)
     headers = api.login("op@a.test")
-    assert api.client.put(url("south"), json=area_body(), headers=headers).status_code == 201
+    assert api.client.put(url("south"), json=area_body(), headers=headers).status_code == 200
     response = api.client.delete(url("south"), headers=headers)
-    assert response.status_code == 204
+    assert response.status_code == 200
+    assert list(response.json()["areas"]) == ["north"]
     assert api.client.get(url("south"), headers=headers).status_code == 404
 
 
@@ -255,7 +258,7 @@ def test_put_area_refuses_a_key_the_bundle_format_refuses(api: Api, key: str) ->
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "invalid_key"
     detail = api.client.get("/api/admin/communities/a", headers=api.admin()).json()
-    assert [area["key"] for area in detail["areas"]] == ["north"]
+    assert list(detail["areas"]) == ["north"]
 
 
 @pytest.mark.parametrize("extra", [
@@ -275,13 +278,51 @@ def test_areas_written_by_the_api_export_and_import_back(api: Api) -> None:
     headers = api.admin()
     deepest = {"deep": nested(60)}  # extra nests 61 levels: the bundle's 64 in all
     assert api.client.put(url("south.2:x-y_z"), json=area_body(extra=deepest),
-                          headers=headers).status_code == 201
+                          headers=headers).status_code == 200
     exported = api.client.get("/api/admin/export", params={"community": "a"}, headers=headers)
     assert exported.status_code == 200, exported.text
     reimport = api.client.post("/api/admin/import/yaml", params={"force": "true"},
                                content=exported.content,
                                headers={**headers, "Content-Type": "application/yaml"})
     assert reimport.status_code == 200, reimport.text
-    assert reimport.json()["communities"][0]["changes"]["areas"] == {
+    assert reimport.json()["reports"][0]["changes"]["areas"] == {
         "added": 0, "removed": 0, "changed": 0}
     assert api.client.get(url("south.2:x-y_z"), headers=headers).json()["extra"] == deepest
+
+
+# rename_area
+
+def test_rename_area_moves_its_members(api: Api) -> None:
+    seed(api)
+    response = api.client.post(url("north") + "/rename", json={"new_key": "nord"},
+                               headers=api.login("op@a.test"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["old_key"], body["new_key"], body["members_moved"]) == ("north", "nord", 2)
+    assert list(body["community"]["areas"]) == ["nord"]
+    member = api.client.get("/api/admin/communities/a/members/alice", headers=api.admin())
+    assert member.json()["area"] == "nord"
+    assert api.client.get(url("north"), headers=api.admin()).status_code == 404
+
+
+def test_rename_area_refusals(api: Api) -> None:
+    seed(api)
+    api.client.put(url("south"), json=area_body(), headers=api.admin())
+    taken = api.client.post(url("north") + "/rename", json={"new_key": "south"},
+                            headers=api.admin())
+    assert taken.status_code == 409
+    assert taken.json()["code"] == "area_key_taken"
+    unknown = api.client.post(url("west") + "/rename", json={"new_key": "x"},
+                              headers=api.admin())
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "area_not_found"
+    reserved = api.client.post(url("north") + "/rename", json={"new_key": "by-id"},
+                               headers=api.admin())
+    assert reserved.status_code == 422
+    assert reserved.json()["code"] == "reserved_key"
+    foreign = api.client.post(url("north", "b") + "/rename", json={"new_key": "x"},
+                              headers=api.login("op@a.test"))
+    assert foreign.status_code == 404
+    assert api.client.post(url("north") + "/rename", json={"new_key": "x"}).status_code == 401
+    empty = api.client.post(url("north") + "/rename", json={}, headers=api.admin())
+    assert empty.status_code == 400

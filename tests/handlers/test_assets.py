@@ -49,7 +49,9 @@ def test_list_assets(api_with_data: Api) -> None:
     response = api.client.get(f"{BASE}/a/assets", headers=api.admin())
     assert keys(response) == ["m-alice-0", "pv-alice", "m-bob-0", "m-bob-1"]
     assert response.json()["items"][1] == {
-        "key": "pv-alice", "asset_type": "pv", "member_key": "alice", "community_key": "a",
+        "id": "pv-alice", "key": "pv-alice", "asset_type": "pv", "owner_key": "alice",
+        "owner_user_id": "alice@a.test", "member_key": "alice", "community_key": "a",
+        "community_name": "Community a", "device": {}, "relationships": {},
         "name": "Roof", "sensor_id": None, "properties": PV["pv-alice"]}
     assert response.json()["next_cursor"] is None
 
@@ -104,7 +106,9 @@ def test_get_asset(api_with_data: Api) -> None:
     response = api.client.get(f"{BASE}/a/assets/m-bob-1", headers=api.login("op@a.test"))
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "key": "m-bob-1", "asset_type": "meter", "member_key": "bob", "community_key": "a",
+        "id": "m-bob-1", "key": "m-bob-1", "asset_type": "meter", "owner_key": "bob",
+        "owner_user_id": "bob@example.org", "member_key": "bob", "community_key": "a",
+        "community_name": "Community a", "device": {}, "relationships": {},
         "name": "Meter 1 of bob", "sensor_id": "a-s3",
         "properties": {"name": "Meter 1 of bob", "sensor_id": "a-s3",
                        "meter_type": "bidirectional", "pod": "IT-bob-1"}}
@@ -166,16 +170,17 @@ def test_put_asset_creates_then_replaces(api_with_data: Api) -> None:
     api = api_with_data
     headers = api.login("op@a.test")
     url = f"{BASE}/a/assets/m-alice-new"
-    created = api.client.put(url, headers=headers,
+    created = api.put_asset(url, headers=headers,
                              json=meter_body(protocol="mqtt", vendor_note="kept"))
-    assert created.status_code == 201, created.text
+    assert created.status_code == 200, created.text
     assert created.json()["sensor_id"] == "a-new"
     assert created.json()["properties"]["vendor_note"] == "kept"
-    replaced = api.client.put(url, headers=headers, json=meter_body(
-        "bob", name="Moved meter", sensor_id="a-newer", pod="IT-bob-2"))
+    replaced = api.put_asset(url, headers=headers, json=meter_body(
+        name="Renamed meter", sensor_id="a-newer"))
     assert replaced.status_code == 200, replaced.text
-    assert replaced.json()["member_key"] == "bob"
-    assert replaced.json()["name"] == "Moved meter"
+    assert (replaced.json()["owner_key"], replaced.json()["owner_user_id"]) == (
+        "alice", "alice@a.test")
+    assert replaced.json()["name"] == "Renamed meter"
     assert "protocol" not in replaced.json()["properties"]
     fetched = api.client.get(url, headers=headers)
     assert fetched.json() == replaced.json()
@@ -187,7 +192,7 @@ def test_put_asset_creates_then_replaces(api_with_data: Api) -> None:
 def test_put_asset_changes_type(api_with_data: Api) -> None:
     api = api_with_data
     url = f"{BASE}/a/assets/m-alice-0"
-    response = api.client.put(url, headers=api.admin(), json={
+    response = api.put_asset(url, headers=api.admin(), json={
         "member_key": "alice", "asset_type": "load",
         "properties": {"name": "Fridge", "load_type": "refrigeration"}})
     assert response.status_code == 200, response.text
@@ -196,13 +201,13 @@ def test_put_asset_changes_type(api_with_data: Api) -> None:
     meters = api.client.get(f"{BASE}/a/meters", params={"owner": "alice"}, headers=api.admin())
     assert keys(meters) == []
     # The delivery point it measured is free again.
-    assert api.client.delete(f"{BASE}/a/delivery-points/IT-alice-POD",
-                             headers=api.admin()).status_code == 204
+    assert api.delete_point(f"{BASE}/a/delivery-points/IT-alice-POD", "alice",
+                            headers=api.admin()).status_code == 200
 
 
 def test_put_asset_keeps_its_own_sensor(api_with_data: Api) -> None:
     api = api_with_data
-    response = api.client.put(f"{BASE}/a/assets/m-alice-0", headers=api.admin(),
+    response = api.put_asset(f"{BASE}/a/assets/m-alice-0", headers=api.admin(),
                               json=meter_body(sensor_id="a-s1", name="Renamed"))
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "Renamed"
@@ -210,7 +215,7 @@ def test_put_asset_keeps_its_own_sensor(api_with_data: Api) -> None:
 
 def test_put_asset_schema_problems(api_with_data: Api) -> None:
     api = api_with_data
-    response = api.client.put(f"{BASE}/a/assets/pv-2", headers=api.admin(), json={
+    response = api.put_asset(f"{BASE}/a/assets/pv-2", headers=api.admin(), json={
         "member_key": "alice", "asset_type": "pv",
         "properties": {"name": "Roof", "rated_power": -1, "panel_type": "paper",
                        "device": {"mac_address": "nope"}}})
@@ -226,7 +231,7 @@ def test_put_meter_needs_sensor_id(api_with_data: Api) -> None:
     api = api_with_data
     body = meter_body()
     del body["properties"]["sensor_id"]
-    response = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(), json=body)
+    response = api.put_asset(f"{BASE}/a/assets/m-x", headers=api.admin(), json=body)
     assert response.status_code == 422
     assert response.json()["errors"] == [{
         "code": "schema_required", "pointer": "/properties/sensor_id",
@@ -235,16 +240,37 @@ def test_put_meter_needs_sensor_id(api_with_data: Api) -> None:
 
 def test_put_asset_unknown_member(api_with_data: Api) -> None:
     api = api_with_data
-    response = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
-                              json=meter_body("bea", pod="IT-bea-POD"))
-    assert response.status_code == 422
-    assert response.json()["code"] == "unknown_member"
+    response = api.put_asset(f"{BASE}/a/assets/m-x", headers=api.admin(),
+                             json=meter_body("bea", pod="IT-bea-POD"))
+    assert response.status_code == 404
+    assert response.json()["code"] == "member_not_found"
+
+
+def test_put_asset_of_another_member_is_taken(api_with_data: Api) -> None:
+    api = api_with_data
+    response = api.put_asset(f"{BASE}/a/assets/m-bob-1", headers=api.admin(),
+                             json=meter_body(sensor_id="a-s2", pod="IT-alice-POD"))
+    assert response.status_code == 409
+    assert response.json()["code"] == "asset_key_taken"
+
+
+def test_put_asset_refuses_a_path_word_and_another_key(api_with_data: Api) -> None:
+    api = api_with_data
+    reserved = api.put_asset(f"{BASE}/a/assets/by-sensor-id", headers=api.admin(),
+                             json=meter_body())
+    assert reserved.status_code == 422
+    assert reserved.json()["code"] == "reserved_key"
+    mismatch = api.client.put(f"{BASE}/a/members/alice/assets/m-1", headers=api.admin(),
+                              json={"key": "m-2", "asset_type": "pv",
+                                    "properties": {"name": "PV"}})
+    assert mismatch.status_code == 422
+    assert mismatch.json()["code"] == "key_mismatch"
 
 
 def test_put_asset_pod_of_another_member(api_with_data: Api) -> None:
     api = api_with_data
     for pod in ("IT-bob-1", "IT-nowhere"):
-        response = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
+        response = api.put_asset(f"{BASE}/a/assets/m-x", headers=api.admin(),
                                   json=meter_body(pod=pod))
         assert response.status_code == 422
         assert response.json()["code"] == "unknown_pod"
@@ -252,7 +278,7 @@ def test_put_asset_pod_of_another_member(api_with_data: Api) -> None:
 
 def test_put_asset_sensor_on_another_asset(api_with_data: Api) -> None:
     api = api_with_data
-    response = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
+    response = api.put_asset(f"{BASE}/a/assets/m-x", headers=api.admin(),
                               json=meter_body(sensor_id="a-s2"))
     assert response.status_code == 409
     assert response.json()["code"] == "sensor_exists"
@@ -260,21 +286,21 @@ def test_put_asset_sensor_on_another_asset(api_with_data: Api) -> None:
 
 def test_put_asset_sensor_held_elsewhere(api_with_data: Api) -> None:
     api = api_with_data
-    held = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
+    held = api.put_asset(f"{BASE}/a/assets/m-x", headers=api.admin(),
                           json=meter_body(sensor_id="b-s1"))
     assert held.status_code == 409
     assert held.json()["code"] == "sensor_held"
     # b-s2 belongs to bruno, an inactive member of b: still b's sensor (readings are kept
     # per community), until b's asset carrying it is gone.
-    inactive = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
+    inactive = api.put_asset(f"{BASE}/a/assets/m-x", headers=api.admin(),
                               json=meter_body(sensor_id="b-s2"))
     assert inactive.status_code == 409
     assert inactive.json()["code"] == "sensor_held"
-    assert api.client.delete(f"{BASE}/b/assets/m-bruno-0",
+    assert api.delete_asset(f"{BASE}/b/assets/m-bruno-0", "bruno",
                              headers=api.admin()).status_code == 204
-    free = api.client.put(f"{BASE}/a/assets/m-x", headers=api.admin(),
+    free = api.put_asset(f"{BASE}/a/assets/m-x", headers=api.admin(),
                           json=meter_body(sensor_id="b-s2"))
-    assert free.status_code == 201, free.text
+    assert free.status_code == 200, free.text
 
 
 def test_put_asset_bad_bodies(api_with_data: Api) -> None:
@@ -288,16 +314,16 @@ def test_put_asset_bad_bodies(api_with_data: Api) -> None:
         ["not", "an", "object"],
     ]
     for body in bodies:
-        assert api.client.put(url, headers=api.admin(), json=body).status_code == 400, body
+        assert api.put_asset(url, headers=api.admin(), json=body).status_code == 400, body
 
 
 def test_put_asset_media_type_and_size(api_with_data: Api) -> None:
     api = api_with_data
     url = f"{BASE}/a/assets/m-x"
-    wrong_type = api.client.put(url, content=b"name: x",
+    wrong_type = api.put_asset(url, content=b"name: x",
                                 headers={**api.admin(), "Content-Type": "application/yaml"})
     assert wrong_type.status_code == 415
-    too_large = api.client.put(url, headers=api.admin(),
+    too_large = api.put_asset(url, headers=api.admin(),
                                json=meter_body(blob="x" * (3 * 1024 * 1024)))
     assert too_large.status_code == 413
 
@@ -305,14 +331,14 @@ def test_put_asset_media_type_and_size(api_with_data: Api) -> None:
 def test_put_asset_refusals(api_with_data: Api) -> None:
     api = api_with_data
     url = f"{BASE}/a/assets/m-x"
-    assert api.client.put(url, json=meter_body()).status_code == 401
-    assert api.client.put(url, headers=api.login("alice@a.test"),
+    assert api.put_asset(url, json=meter_body()).status_code == 401
+    assert api.put_asset(url, headers=api.login("alice@a.test"),
                           json=meter_body()).status_code == 403
-    overseer = api.client.put(url, headers=api.login("eye@commonwatt.test", role="overseer"),
+    overseer = api.put_asset(url, headers=api.login("eye@commonwatt.test", role="overseer"),
                               json=meter_body())
     assert overseer.status_code == 403
     assert overseer.json()["code"] == "read_only"
-    foreign = api.client.put(f"{BASE}/b/assets/m-x", headers=api.login("op@a.test"),
+    foreign = api.put_asset(f"{BASE}/b/assets/m-x", headers=api.login("op@a.test"),
                              json=meter_body("bea", pod="IT-bea-POD"))
     assert foreign.status_code == 404
 
@@ -322,8 +348,9 @@ def test_put_asset_refusals(api_with_data: Api) -> None:
 def test_delete_asset(api_with_data: Api) -> None:
     api = api_with_data
     headers = api.login("op@a.test")
-    assert api.client.delete(f"{BASE}/a/assets/pv-alice", headers=headers).status_code == 204
-    again = api.client.delete(f"{BASE}/a/assets/pv-alice", headers=headers)
+    assert api.delete_asset(f"{BASE}/a/assets/pv-alice", "alice",
+                            headers=headers).status_code == 204
+    again = api.delete_asset(f"{BASE}/a/assets/pv-alice", "alice", headers=headers)
     assert again.status_code == 404
     assert again.json()["code"] == "asset_not_found"
 
@@ -331,12 +358,15 @@ def test_delete_asset(api_with_data: Api) -> None:
 def test_delete_asset_refusals(api_with_data: Api) -> None:
     api = api_with_data
     url = f"{BASE}/a/assets/pv-alice"
-    assert api.client.delete(url).status_code == 401
-    assert api.client.delete(url, headers=api.login("alice@a.test")).status_code == 403
-    assert api.client.delete(f"{BASE}/a/assets/m-bea-0", headers=api.admin()).status_code == 404
-    assert api.client.delete(f"{BASE}/b/assets/m-bea-0",
+    assert api.delete_asset(url, "alice").status_code == 401
+    assert api.delete_asset(url, "alice", headers=api.login("alice@a.test")).status_code == 403
+    assert api.delete_asset(f"{BASE}/a/assets/m-bea-0", "alice",
+                            headers=api.admin()).status_code == 404
+    assert api.delete_asset(f"{BASE}/a/assets/m-bob-1", "alice",
+                            headers=api.admin()).status_code == 404
+    assert api.delete_asset(f"{BASE}/b/assets/m-bea-0", "bea",
                              headers=api.login("op@a.test")).status_code == 404
-    assert api.client.delete(f"{BASE}/a/assets/{'k' * 129}",
+    assert api.delete_asset(f"{BASE}/a/assets/{'k' * 129}", "alice",
                              headers=api.admin()).status_code == 400
 
 
@@ -345,17 +375,19 @@ def test_delete_asset_refusals(api_with_data: Api) -> None:
 def test_list_meters(api_with_data: Api) -> None:
     api = api_with_data
     headers = api.admin()
-    cups = api.client.put(f"{BASE}/a/delivery-points/ES-1", headers=headers,
+    cups = api.put_point(f"{BASE}/a/delivery-points/ES-1", headers=headers,
                           json={"member_key": "bob", "type": "cups"})
-    assert cups.status_code == 201, cups.text
-    moved = api.client.put(f"{BASE}/a/assets/m-bob-1", headers=headers, json=meter_body(
+    assert cups.status_code == 200, cups.text
+    moved = api.put_asset(f"{BASE}/a/assets/m-bob-1", headers=headers, json=meter_body(
         "bob", sensor_id="a-s3", pod="ES-1", meter_type="production", protocol="modbus"))
     assert moved.status_code == 200, moved.text
     response = api.client.get(f"{BASE}/a/meters", headers=headers)
     assert keys(response) == ["m-alice-0", "m-bob-0", "m-bob-1"]
     assert response.json()["items"][2] == {
-        "key": "m-bob-1", "member_key": "bob", "name": "New meter", "sensor_id": "a-s3",
-        "meter_type": "production", "pod": "ES-1", "pod_type": "cups", "protocol": "modbus"}
+        "id": "m-bob-1", "key": "m-bob-1", "member_key": "bob", "owner_key": "bob",
+        "owner_user_id": "bob@example.org", "name": "New meter", "sensor_id": "a-s3",
+        "meter_type": "production", "pod": "ES-1", "pod_type": "cups", "protocol": "modbus",
+        "device": {}}
     assert response.json()["items"][0]["pod_type"] == "pod"
     assert keys(api.client.get(f"{BASE}/a/meters", params={"owner": "alice"},
                                headers=headers)) == ["m-alice-0"]
@@ -386,27 +418,26 @@ def test_list_meters_refusals(api_with_data: Api) -> None:
 
 def test_put_asset_key_of_the_bundle_format(api_with_data: Api) -> None:
     api = api_with_data
-    response = api.client.put(f"{BASE}/a/assets/roof%20panel", headers=api.admin(), json={
+    response = api.put_asset(f"{BASE}/a/assets/roof%20panel", headers=api.admin(), json={
         "member_key": "alice", "asset_type": "pv", "properties": {"name": "Roof"}})
-    assert response.status_code == 422
-    assert response.json()["code"] == "invalid_key"
+    assert response.status_code == 400  # the body's key follows the bundle format too
 
 
 def test_written_assets_export_and_import_back(api_with_data: Api) -> None:
     api = api_with_data
     headers = api.admin()
-    assert api.client.put(f"{BASE}/a/assets/m-bob-1", headers=headers, json=meter_body(
+    assert api.put_asset(f"{BASE}/a/assets/m-bob-1", headers=headers, json=meter_body(
         "bob", sensor_id="a-s3", pod="IT-bob-2", vendor="acme")).status_code == 200
-    assert api.client.put(f"{BASE}/a/assets/hp-1", headers=headers, json={
+    assert api.put_asset(f"{BASE}/a/assets/hp-1", headers=headers, json={
         "member_key": "alice", "asset_type": "heat_pump",
-        "properties": {"name": "HP", "thermal_power": 8}}).status_code == 201
+        "properties": {"name": "HP", "thermal_power": 8}}).status_code == 200
     exported = api.client.get("/api/admin/export", params={"community": "a"}, headers=headers)
     assert exported.status_code == 200, exported.text
     reimport = api.client.post("/api/admin/import/yaml", params={"force": "true"},
                                content=exported.content,
                                headers={**headers, "Content-Type": "application/yaml"})
     assert reimport.status_code == 200, reimport.text
-    assert reimport.json()["communities"][0]["changes"]["assets"] == {
+    assert reimport.json()["reports"][0]["changes"]["assets"] == {
         "added": 0, "removed": 0, "changed": 0}
     fetched = api.client.get(f"{BASE}/a/assets/m-bob-1", headers=headers).json()
     assert fetched["properties"] == {"name": "New meter", "sensor_id": "a-s3",
@@ -428,7 +459,7 @@ def test_put_asset_refuses_properties_the_bundle_format_refuses(
     api_with_data: Api, extra: dict[str, Any],
 ) -> None:
     api = api_with_data
-    response = api.client.put(f"{BASE}/a/assets/pv-2", headers=api.admin(), json={
+    response = api.put_asset(f"{BASE}/a/assets/pv-2", headers=api.admin(), json={
         "member_key": "alice", "asset_type": "pv", "properties": {"name": "Roof", **extra}})
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "invalid_value"
@@ -439,15 +470,15 @@ def test_deepest_asset_properties_export_and_import_back(api_with_data: Api) -> 
     api = api_with_data
     headers = api.admin()
     properties = {"name": "Roof", "deep": nested(58)}  # 59 levels: the bundle's 64 in all
-    assert api.client.put(f"{BASE}/a/assets/pv-2", headers=headers, json={
-        "member_key": "alice", "asset_type": "pv", "properties": properties}).status_code == 201
+    assert api.put_asset(f"{BASE}/a/assets/pv-2", headers=headers, json={
+        "member_key": "alice", "asset_type": "pv", "properties": properties}).status_code == 200
     exported = api.client.get("/api/admin/export", params={"community": "a"}, headers=headers)
     assert exported.status_code == 200, exported.text
     reimport = api.client.post("/api/admin/import/yaml", params={"force": "true"},
                                content=exported.content,
                                headers={**headers, "Content-Type": "application/yaml"})
     assert reimport.status_code == 200, reimport.text
-    assert reimport.json()["communities"][0]["changes"]["assets"] == {
+    assert reimport.json()["reports"][0]["changes"]["assets"] == {
         "added": 0, "removed": 0, "changed": 0}
     fetched = api.client.get(f"{BASE}/a/assets/pv-2", headers=headers).json()
     assert fetched["properties"] == properties
@@ -458,7 +489,7 @@ def test_put_asset_sensor_of_an_inactive_member_elsewhere_is_refused(
 ) -> None:
     """b-s2 is carried by bruno, inactive in b: the id stays b's (its readings are b's)."""
     api = api_with_data
-    response = api.client.put(f"{BASE}/a/assets/m-new", headers=api.admin(),
+    response = api.put_asset(f"{BASE}/a/assets/m-new", headers=api.admin(),
                               json=meter_body(sensor_id="b-s2"))
     assert response.status_code == 409, response.text
     assert response.json()["code"] == "sensor_held"

@@ -39,7 +39,7 @@ def test_import_then_export_round_trips(environment: dict, tmp_path: Path,
     files = [str(path) for path in sorted(REFERENCE_BUNDLES_DIR.glob("*.yaml"))]
     assert main(["import", *files]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert sorted(item["community_key"] for item in report["communities"]) == [
+    assert sorted(item["community_key"] for item in report["reports"]) == [
         "borgo-sole", "isola-vento", "valle-verde"]
     output = tmp_path / "export.yaml"
     assert main(["export", "--community", "valle-verde", "-o", str(output)]) == 0
@@ -133,9 +133,9 @@ def test_json_bundle_files_import(environment: dict, tmp_path: Path,
     path = tmp_path / "one.json"
     path.write_text(json.dumps(community_doc("a")))
     assert main(["import", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out)["communities"][0]["action"] == "created"
+    assert json.loads(capsys.readouterr().out)["reports"][0]["action"] == "created"
     assert main(["import", "--dry-run", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out)["communities"][0]["action"] == "unchanged"
+    assert json.loads(capsys.readouterr().out)["reports"][0]["action"] == "unchanged"
 
 
 def test_reading_commands_never_create_a_registry(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Community browsing: the listing, a community's detail, its topology."""
+"""Communities: the listing, a community's detail and metadata patch, its topology."""
 
 from __future__ import annotations
 
@@ -125,8 +125,9 @@ def test_get_community_detail(api: Api) -> None:
     assert body["key"] == "a"
     assert body["settings"] == {"timezone": "Europe/Rome", "currency": "EUR"}
     assert body["member_count"] == 2
-    assert [area["key"] for area in body["areas"]] == ["north"]
-    assert body["areas"][0]["boundary"] == {"source": "gse_cabine_primarie", "id": "AC-a-1"}
+    assert body["id"] == body["key"]
+    assert list(body["areas"]) == ["north"]
+    assert body["areas"]["north"]["boundary"] == {"source": "gse_cabine_primarie", "id": "AC-a-1"}
     assert [node["id"] for node in body["topology"]] == ["AC-a-1"]
 
 
@@ -179,7 +180,7 @@ def test_get_topology(api: Api) -> None:
     seed(api)
     response = api.client.get("/api/admin/communities/a/topology", headers=api.admin())
     assert response.status_code == 200
-    assert response.json() == {"community_key": "a", "nodes": [
+    assert response.json() == {"community_key": "a", "topology": [
         {"id": "AC-a-1", "type": "primary_substation", "name": None, "parent": None,
          "operator_id": None, "extra": {}}]}
 
@@ -207,3 +208,101 @@ def test_get_topology_is_not_for_plain_members(api: Api) -> None:
     response = api.client.get("/api/admin/communities/a/topology",
                               headers=api.login("alice@example.org"))
     assert response.status_code == 403
+
+
+# patch_community
+
+def test_patch_community(api: Api) -> None:
+    seed(api)
+    url = "/api/admin/communities/a"
+    response = api.client.patch(url, json={"name": "Renamed", "contact": {"email": "c@a.test"}},
+                                headers=api.login("op@a.test"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["name"], body["contact"]) == ("Renamed", {"email": "c@a.test"})
+    assert body["settings"] == {"timezone": "Europe/Rome", "currency": "EUR"}
+    assert list(body["areas"]) == ["north"]
+    cleared = api.client.patch(url, json={"contact": None}, headers=api.admin())
+    assert cleared.json()["contact"] == {}
+
+
+def test_patch_community_refusals(api: Api) -> None:
+    seed(api)
+    url = "/api/admin/communities/a"
+    unknown = api.client.patch("/api/admin/communities/nope", json={"name": "x"},
+                               headers=api.admin())
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "community_not_found"
+    foreign = api.client.patch("/api/admin/communities/b", json={"name": "x"},
+                               headers=api.login("op@a.test"))
+    assert foreign.status_code == 404
+    for body in ({"areas": {}}, {"name": ""}, {"name": None}, []):
+        assert api.client.patch(url, json=body, headers=api.admin()).status_code == 400, body
+    assert api.client.patch(url, json={"name": "x"}).status_code == 401
+    member = api.client.patch(url, json={"name": "x"}, headers=api.login("alice@example.org"))
+    assert member.status_code == 403
+
+
+# upsert_topology_node, delete_topology_node
+
+def node_url(node: str, community: str = "a") -> str:
+    return f"/api/admin/communities/{community}/topology/{node}"
+
+
+def test_upsert_topology_node(api: Api) -> None:
+    seed(api)
+    body = {"id": "CS-1", "type": "secondary_substation", "parent": "AC-a-1", "note": "kept"}
+    response = api.client.put(node_url("CS-1"), json=body, headers=api.login("op@a.test"))
+    assert response.status_code == 200, response.text
+    nodes = response.json()["topology"]
+    assert [node["id"] for node in nodes] == ["AC-a-1", "CS-1"]
+    assert nodes[1]["extra"] == {"note": "kept"}
+    renamed = api.client.put(node_url("CS-1"), json={**body, "name": "Cabina"},
+                             headers=api.admin())
+    assert [node["name"] for node in renamed.json()["topology"]] == [None, "Cabina"]
+
+
+def test_upsert_topology_node_refusals(api: Api) -> None:
+    seed(api)
+    mismatch = api.client.put(node_url("CS-1"), json={"id": "CS-2", "type": "feeder"},
+                              headers=api.admin())
+    assert mismatch.status_code == 422
+    assert mismatch.json()["code"] == "key_mismatch"
+    orphan = api.client.put(node_url("CS-1"), json={"id": "CS-1", "type": "feeder",
+                                                    "parent": "nowhere"}, headers=api.admin())
+    assert orphan.status_code == 422
+    assert orphan.json()["code"] == "unknown_parent"
+    demoted = api.client.put(node_url("AC-a-1"), json={"id": "AC-a-1", "type": "feeder"},
+                             headers=api.admin())
+    assert demoted.status_code == 422
+    assert demoted.json()["code"] == "invalid_area_boundary"
+    unknown = api.client.put(node_url("X", "nope"), json={"id": "X", "type": "feeder"},
+                             headers=api.admin())
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] == "community_not_found"
+    assert api.client.put(node_url("X"), json={"id": "X"}, headers=api.admin()).status_code == 400
+    assert api.client.put(node_url("X"), json={"id": "X", "type": "feeder"}).status_code == 401
+
+
+def test_delete_topology_node(api: Api) -> None:
+    seed(api)
+    api.client.put(node_url("CS-1"), json={"id": "CS-1", "type": "feeder", "parent": "AC-a-1"},
+                   headers=api.admin())
+    response = api.client.delete(node_url("CS-1"), headers=api.login("op@a.test"))
+    assert response.status_code == 200, response.text
+    assert [node["id"] for node in response.json()["topology"]] == ["AC-a-1"]
+
+
+def test_delete_topology_node_refusals(api: Api) -> None:
+    seed(api)
+    api.client.put(node_url("CS-1"), json={"id": "CS-1", "type": "feeder", "parent": "AC-a-1"},
+                   headers=api.admin())
+    in_use = api.client.delete(node_url("AC-a-1"), headers=api.admin())
+    assert in_use.status_code == 409
+    assert in_use.json()["code"] == "topology_node_in_use"
+    assert "north" in in_use.json()["detail"] and "CS-1" in in_use.json()["detail"]
+    missing = api.client.delete(node_url("nowhere"), headers=api.admin())
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "topology_node_not_found"
+    assert api.client.delete(node_url("CS-1", "nope"), headers=api.admin()).status_code == 404
+    assert api.client.delete(node_url("CS-1")).status_code == 401

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from storage.models import Asset, Member
 from tests.factories import Api, community_doc, member_doc
@@ -19,25 +19,32 @@ def api_with_data(api: Api) -> Api:
     """Communities a and b; dual@x.test is active in a and suspended in b; shared sensor and POD.
 
     `shared-s` and `IT-shared` are held by alice (active, in a) and by bruno (inactive, in b).
-    A sensor id is kept to one community whatever its members' status, so bruno's meter is
-    given `shared-s` straight in the database, as a registry from before that rule holds it.
     """
-    # b first: its holder of the shared POD is not active, so a may hold it too.
+    # b first: its holders of the shared ids are not active, so a may hold them too.
     api.import_yaml(community_doc("b", members={
         "bea": member_doc("bea", user_id="bea@b.test", sensors=("b-s1",)),
-        "bruno": member_doc("bruno", status="inactive", sensors=("shared-s-later",),
+        "bruno": member_doc("bruno", status="inactive", sensors=("shared-s",),
                             pods=("IT-shared",)),
         "dual": member_doc("dual", user_id="dual@x.test", status="suspended"),
     }))
     api.import_yaml(community_doc("a", members={
         "op": member_doc("op", role="operator", user_id="op@a.test"),
-        "alice": member_doc("alice", user_id="alice@a.test", sensors=("a-s1", "shared-s"),
+        "alice": member_doc("alice", user_id="alice@a.test", sensors=("a-s1",),
                             pods=("IT-shared",)),
         "dual": member_doc("dual", user_id="dual@x.test"),
     }))
+    # A sensor id is held by one community whatever its members' status, so neither an import
+    # nor an asset write builds this state any more: alice's meter on shared-s is put in place.
     with Session(api.engine) as session:
-        session.execute(update(Asset).where(col(Asset.sensor_id) == "shared-s-later")
-                        .values(sensor_id="shared-s"))
+        alice = session.exec(select(Member).where(Member.key == "alice",
+                                                  Member.user_id == "alice@a.test")).one()
+        assert alice.id is not None
+        properties = {"name": "Meter 1 of alice", "sensor_id": "shared-s",
+                      "meter_type": "bidirectional", "pod": "IT-shared"}
+        session.add(Asset(community_id=alice.community_id, member_id=alice.id, key="m-alice-1",
+                          asset_type="meter", name=properties["name"], sensor_id="shared-s",
+                          meter_type="bidirectional", pod="IT-shared", properties=properties,
+                          position=1000))
         session.commit()
     return api
 
@@ -64,10 +71,12 @@ def test_community_by_user_id(api_with_data: Api) -> None:
     api = api_with_data
     response = api.client.get(f"{BASE}/community-by-user-id/bea@b.test", headers=api.admin())
     assert response.status_code == 200, response.text
-    assert response.json() == {"key": "b", "name": "Community b"}
+    assert response.json()["community"] == {"id": "b", "key": "b", "name": "Community b"}
+    assert (response.json()["member"]["key"], response.json()["member"]["user_id"]) == (
+        "bea", "bea@b.test")
     # dual is active in a only.
     dual = api.client.get(f"{BASE}/community-by-user-id/dual@x.test", headers=api.admin())
-    assert dual.json()["key"] == "a"
+    assert dual.json()["community"]["key"] == "a"
 
 
 def test_community_by_user_id_ambiguous(api_with_data: Api) -> None:
@@ -80,7 +89,7 @@ def test_community_by_user_id_ambiguous(api_with_data: Api) -> None:
     scoped = api.client.get(f"{BASE}/community-by-user-id/dual@x.test",
                             headers=api.login("op@a.test"))
     assert scoped.status_code == 200
-    assert scoped.json()["key"] == "a"
+    assert scoped.json()["community"]["key"] == "a"
 
 
 def test_community_by_user_id_not_found(api_with_data: Api) -> None:
@@ -108,10 +117,12 @@ def test_community_by_sensor_id(api_with_data: Api) -> None:
     overseer = api.login("eye@commonwatt.test", role="overseer")
     response = api.client.get(f"{BASE}/community-by-sensor-id/b-s1", headers=overseer)
     assert response.status_code == 200, response.text
-    assert response.json() == {"key": "b", "name": "Community b"}
+    assert response.json()["community"] == {"id": "b", "key": "b", "name": "Community b"}
+    assert response.json()["member"]["key"] == "bea"
+    assert response.json()["asset"]["key"] == "m-bea-0"
     # shared-s is also on bruno's meter in b, but bruno is inactive: alice's community answers.
     shared = api.client.get(f"{BASE}/community-by-sensor-id/shared-s", headers=overseer)
-    assert shared.json()["key"] == "a"
+    assert shared.json()["community"]["key"] == "a"
 
 
 def test_community_by_sensor_id_ambiguous(api_with_data: Api) -> None:
@@ -146,10 +157,12 @@ def test_community_by_delivery_point(api_with_data: Api) -> None:
     response = api.client.get(f"{BASE}/community-by-delivery-point/IT-bea-POD",
                               headers=api.admin())
     assert response.status_code == 200, response.text
-    assert response.json()["key"] == "b"
+    assert response.json()["community"]["key"] == "b"
+    assert response.json()["member"]["key"] == "bea"
+    assert response.json()["delivery_point"]["id"] == "IT-bea-POD"
     shared = api.client.get(f"{BASE}/community-by-delivery-point/IT-shared",
                             headers=api.admin())
-    assert shared.json()["key"] == "a"
+    assert shared.json()["community"]["key"] == "a"
 
 
 def test_community_by_delivery_point_ambiguous(api_with_data: Api) -> None:
@@ -162,7 +175,7 @@ def test_community_by_delivery_point_ambiguous(api_with_data: Api) -> None:
     scoped = api.client.get(f"{BASE}/community-by-delivery-point/IT-shared",
                             headers=api.login("op@a.test"))
     assert scoped.status_code == 200
-    assert scoped.json()["key"] == "a"
+    assert scoped.json()["community"]["key"] == "a"
 
 
 def test_community_by_delivery_point_not_found(api_with_data: Api) -> None:
@@ -234,8 +247,10 @@ def test_asset_by_sensor_id(api_with_data: Api) -> None:
     response = api.client.get(f"{BASE}/asset-by-sensor-id/b-s1", headers=api.admin())
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "key": "m-bea-0", "asset_type": "meter", "member_key": "bea", "community_key": "b",
-        "name": "Meter 0 of bea", "sensor_id": "b-s1",
+        "id": "m-bea-0", "key": "m-bea-0", "asset_type": "meter", "owner_key": "bea",
+        "owner_user_id": "bea@b.test", "member_key": "bea", "community_key": "b",
+        "community_name": "Community b", "name": "Meter 0 of bea", "sensor_id": "b-s1",
+        "device": {}, "relationships": {},
         "properties": {"name": "Meter 0 of bea", "sensor_id": "b-s1",
                        "meter_type": "bidirectional", "pod": "IT-bea-POD"}}
     shared = api.client.get(f"{BASE}/asset-by-sensor-id/shared-s", headers=api.admin())
@@ -271,9 +286,9 @@ def test_asset_by_sensor_id_refusals(api_with_data: Api) -> None:
 def test_assets_by_sensor_ids(api_with_data: Api) -> None:
     api = api_with_data
     response = api.client.post(f"{BASE}/assets-by-sensor-ids", headers=api.admin(),
-                               json=["b-s1", "unknown", "a-s1", "b-s1", "shared-s"])
+                               json={"sensor_ids": ["b-s1", "unknown", "a-s1", "b-s1", "shared-s"]})
     assert response.status_code == 200, response.text
-    items = response.json()["items"]
+    items = response.json()
     assert [(item["community_key"], item["key"]) for item in items] == [
         ("b", "m-bea-0"), ("a", "m-alice-0"), ("a", "m-alice-1")]
 
@@ -282,32 +297,34 @@ def test_assets_by_sensor_ids_empty_and_unknown(api_with_data: Api) -> None:
     api = api_with_data
     for body in ([], ["nothing", "at-all"]):
         response = api.client.post(f"{BASE}/assets-by-sensor-ids", headers=api.admin(),
-                                   json=body)
+                                   json={"sensor_ids": body})
         assert response.status_code == 200, response.text
-        assert response.json() == {"items": []}
+        assert response.json() == []
 
 
 def test_assets_by_sensor_ids_scoped_for_operators(api_with_data: Api) -> None:
     api = api_with_data
     activate(api, "bruno")  # even with shared-s held twice, a's operator sees only a's asset
     response = api.client.post(f"{BASE}/assets-by-sensor-ids", headers=api.login("op@a.test"),
-                               json=["b-s1", "a-s1", "shared-s"])
+                               json={"sensor_ids": ["b-s1", "a-s1", "shared-s"]})
     assert response.status_code == 200, response.text
-    assert [item["key"] for item in response.json()["items"]] == ["m-alice-0", "m-alice-1"]
+    assert [item["key"] for item in response.json()] == ["m-alice-0", "m-alice-1"]
 
 
 def test_assets_by_sensor_ids_at_the_limit(api_with_data: Api) -> None:
     api = api_with_data
     many = [f"x-{index}" for index in range(499)] + ["a-s1"]
-    response = api.client.post(f"{BASE}/assets-by-sensor-ids", headers=api.admin(), json=many)
+    response = api.client.post(f"{BASE}/assets-by-sensor-ids", headers=api.admin(),
+                               json={"sensor_ids": many})
     assert response.status_code == 200, response.text
-    assert [item["key"] for item in response.json()["items"]] == ["m-alice-0"]
+    assert [item["key"] for item in response.json()] == ["m-alice-0"]
 
 
 def test_assets_by_sensor_ids_bad_bodies(api_with_data: Api) -> None:
     api = api_with_data
     url = f"{BASE}/assets-by-sensor-ids"
-    for body in ([f"s-{index}" for index in range(501)], {"ids": ["a"]}, [""], [1, 2]):
+    for body in ({"sensor_ids": [f"s-{index}" for index in range(501)]}, {"ids": ["a"]},
+                 {"sensor_ids": [""]}, {"sensor_ids": [1, 2]}, ["a-s1"]):
         assert api.client.post(url, headers=api.admin(), json=body).status_code == 400
 
 
@@ -317,9 +334,63 @@ def test_assets_by_sensor_ids_media_type_and_size(api_with_data: Api) -> None:
     wrong_type = api.client.post(url, content=b"a-s1",
                                  headers={**api.admin(), "Content-Type": "text/plain"})
     assert wrong_type.status_code == 415
-    too_large = api.client.post(url, headers=api.admin(), json=["x" * (3 * 1024 * 1024)])
+    too_large = api.client.post(url, headers=api.admin(),
+                                json={"sensor_ids": ["x" * (3 * 1024 * 1024)]})
     assert too_large.status_code == 413
 
 
 def test_assets_by_sensor_ids_refusals(api_with_data: Api) -> None:
-    refusals(api_with_data, "POST", f"{BASE}/assets-by-sensor-ids", json=["a-s1"])
+    refusals(api_with_data, "POST", f"{BASE}/assets-by-sensor-ids", json={"sensor_ids": ["a-s1"]})
+
+
+# lookup_assets_by_user_ids
+
+def test_assets_by_user_ids(api_with_data: Api) -> None:
+    api = api_with_data
+    response = api.client.post(f"{BASE}/assets-by-user-ids", headers=api.admin(),
+                               json={"user_ids": ["bea@b.test", "nobody@x.test"]})
+    assert response.status_code == 200, response.text
+    assert [(item["community_key"], item["key"], item["owner_user_id"])
+            for item in response.json()] == [("b", "m-bea-0", "bea@b.test")]
+    scoped = api.client.post(f"{BASE}/assets-by-user-ids", headers=api.login("op@a.test"),
+                             json={"user_ids": ["bea@b.test"]})
+    assert scoped.status_code == 200 and scoped.json() == []
+
+
+def test_assets_by_user_ids_bad_bodies(api_with_data: Api) -> None:
+    api = api_with_data
+    url = f"{BASE}/assets-by-user-ids"
+    for body in ({"user_ids": [f"u-{index}" for index in range(501)]}, ["bea@b.test"], {}):
+        assert api.client.post(url, headers=api.admin(), json=body).status_code == 400
+
+
+def test_assets_by_user_ids_refusals(api_with_data: Api) -> None:
+    refusals(api_with_data, "POST", f"{BASE}/assets-by-user-ids",
+             json={"user_ids": ["bea@b.test"]})
+
+
+# lookup_members_by_dids
+
+def test_members_by_dids(api_with_data: Api) -> None:
+    api = api_with_data
+    assert api.client.patch("/api/admin/communities/b/members/bea", json={"did": "did:web:bea"},
+                            headers=api.admin()).status_code == 200
+    response = api.client.post(f"{BASE}/members-by-dids", headers=api.admin(),
+                               json={"dids": ["did:web:bea", "did:web:nobody"]})
+    assert response.status_code == 200, response.text
+    assert [(item["community_key"], item["community_name"], item["key"])
+            for item in response.json()] == [("b", "Community b", "bea")]
+    scoped = api.client.post(f"{BASE}/members-by-dids", headers=api.login("op@a.test"),
+                             json={"dids": ["did:web:bea"]})
+    assert scoped.status_code == 200 and scoped.json() == []
+
+
+def test_members_by_dids_bad_bodies(api_with_data: Api) -> None:
+    api = api_with_data
+    url = f"{BASE}/members-by-dids"
+    for body in ({"dids": [f"d-{index}" for index in range(501)]}, ["did:web:bea"], {}):
+        assert api.client.post(url, headers=api.admin(), json=body).status_code == 400
+
+
+def test_members_by_dids_refusals(api_with_data: Api) -> None:
+    refusals(api_with_data, "POST", f"{BASE}/members-by-dids", json={"dids": ["did:web:a"]})

@@ -167,7 +167,7 @@ def test_create_member_with_status(api: Api) -> None:
 
 
 @pytest.mark.parametrize(("changes", "code"), [
-    ({"key": "alice"}, "member_exists"),
+    ({"key": "alice"}, "member_key_taken"),
     ({"user_id": "alice@example.org"}, "user_id_taken"),
 ])
 def test_create_member_refuses_a_taken_key_or_user_id(
@@ -473,7 +473,9 @@ def count_rows(api: Api, model: type[Asset] | type[DeliveryPoint]) -> int:
 def test_delete_member_deactivates_it(api: Api) -> None:
     seed(api)
     response = api.client.delete(url("a", "alice"), headers=operator(api))
-    assert response.status_code == 204
+    assert response.status_code == 200, response.text
+    assert response.json() == {"community_key": "a", "member_key": "alice", "purged": False,
+                               "status": "inactive", "assets_removed": 0}
     body = api.client.get(url("a", "alice"), headers=api.admin()).json()
     assert body["status"] == "inactive"
     assert body["asset_counts"] == {"meter": 2, "pv": 1}
@@ -484,7 +486,9 @@ def test_delete_member_with_purge_erases_it_and_its_holdings(api: Api) -> None:
     points, assets = count_rows(api, DeliveryPoint), count_rows(api, Asset)
     response = api.client.delete(url("a", "alice"), params={"purge": "true"},
                                  headers=api.admin())
-    assert response.status_code == 204
+    assert response.status_code == 200, response.text
+    assert response.json() == {"community_key": "a", "member_key": "alice", "purged": True,
+                               "status": None, "assets_removed": 3}
     assert api.client.get(url("a", "alice"), headers=api.admin()).status_code == 404
     assert count_rows(api, DeliveryPoint) == points - 2
     assert count_rows(api, Asset) == assets - 3
@@ -527,8 +531,8 @@ def test_delete_member_is_not_for_plain_members_nor_overseers(api: Api) -> None:
 
 def test_set_member_status(api: Api) -> None:
     seed(api)
-    response = api.client.put(url("a", "carol", "/status"), json={"status": "active"},
-                              headers=operator(api))
+    response = api.client.post(url("a", "carol", "/status"), json={"status": "active"},
+                               headers=operator(api))
     assert response.status_code == 200
     assert response.json()["status"] == "active"
     active = api.client.get(url(), params={"status": "active"}, headers=api.admin())
@@ -538,46 +542,46 @@ def test_set_member_status(api: Api) -> None:
 @pytest.mark.parametrize("body", [{}, {"status": "asleep"}, {"status": "active", "x": 1}])
 def test_set_member_status_refuses_a_malformed_body(api: Api, body: dict[str, Any]) -> None:
     seed(api)
-    response = api.client.put(url("a", "carol", "/status"), json=body, headers=api.admin())
+    response = api.client.post(url("a", "carol", "/status"), json=body, headers=api.admin())
     assert response.status_code == 400
 
 
 def test_set_status_of_unknown_or_foreign_member(api: Api) -> None:
     seed(api)
-    missing = api.client.put(url("a", "bob", "/status"), json={"status": "active"},
-                             headers=api.admin())
+    missing = api.client.post(url("a", "bob", "/status"), json={"status": "active"},
+                              headers=api.admin())
     assert missing.status_code == 404
     assert missing.json()["code"] == "member_not_found"
-    foreign = api.client.put(url("b", "bob", "/status"), json={"status": "active"},
-                             headers=operator(api))
+    foreign = api.client.post(url("b", "bob", "/status"), json={"status": "active"},
+                              headers=operator(api))
     assert foreign.status_code == 404
     assert foreign.json()["code"] == "community_not_found"
 
 
 def test_set_member_status_refuses_another_media_type(api: Api) -> None:
     seed(api)
-    response = api.client.put(url("a", "carol", "/status"), content=b"active",
-                              headers={**api.admin(), "Content-Type": "text/plain"})
+    response = api.client.post(url("a", "carol", "/status"), content=b"active",
+                               headers={**api.admin(), "Content-Type": "text/plain"})
     assert response.status_code == 415
 
 
 def test_set_member_status_refuses_a_huge_body(api: Api) -> None:
     seed(api)
-    response = api.client.put(url("a", "carol", "/status"),
-                              content=b'{"status": "active"' + b" " * 3_000_000 + b"}",
+    response = api.client.post(url("a", "carol", "/status"),
+                               content=b'{"status": "active"' + b" " * 3_000_000 + b"}",
                               headers={**api.admin(), "Content-Type": "application/json"})
     assert response.status_code == 413
 
 
 def test_set_member_status_needs_a_token(api: Api) -> None:
-    response = api.client.put(url("a", "carol", "/status"), json={"status": "active"})
+    response = api.client.post(url("a", "carol", "/status"), json={"status": "active"})
     assert response.status_code == 401
 
 
 def test_set_member_status_is_not_for_plain_members(api: Api) -> None:
     seed(api)
-    response = api.client.put(url("a", "carol", "/status"), json={"status": "active"},
-                              headers=plain_member(api))
+    response = api.client.post(url("a", "carol", "/status"), json={"status": "active"},
+                               headers=plain_member(api))
     assert response.status_code == 403
 
 
@@ -628,11 +632,12 @@ def test_list_member_delivery_points(api: Api) -> None:
     seed(api)
     response = api.client.get(url("a", "alice", "/delivery-points"), headers=operator(api))
     assert response.status_code == 200
-    items = response.json()["items"]
+    items = response.json()["delivery_points"]
     assert [point["id"] for point in items] == ["IT-Z", "IT-A"]
-    assert items[0] == {"id": "IT-Z", "type": "pod", "member_key": "alice",
-                        "community_key": "a", "description": None, "address": None,
-                        "tariff": None, "active": True, "extra": {}}
+    assert items[0] == {"id": "IT-Z", "key": "IT-Z", "type": "pod", "member_key": "alice",
+                        "member_name": "Member alice", "community_key": "a",
+                        "description": None, "address": None, "tariff": None, "active": True,
+                        "extra": {}}
 
 
 def test_list_delivery_points_of_unknown_or_foreign_member(api: Api) -> None:
@@ -700,8 +705,8 @@ def test_a_member_holding_what_another_community_holds_stays_inactive(
 ) -> None:
     held_elsewhere(api)
     if how == "status":
-        response = api.client.put(url("a", member, "/status"), json={"status": "active"},
-                                  headers=operator(api))
+        response = api.client.post(url("a", member, "/status"), json={"status": "active"},
+                                   headers=operator(api))
     else:
         response = api.client.patch(url("a", member), json={"status": "active", "name": "New"},
                                     headers=operator(api))
@@ -719,18 +724,18 @@ def test_a_member_holding_nothing_claimed_elsewhere_becomes_active(api: Api) -> 
     held_elsewhere(api)
     api.client.patch(url("b", "bob"), json={"status": "inactive"}, headers=api.admin())
     # bob is inactive, but his meter in b still carries S1: alice stays inactive.
-    still = api.client.put(url("a", "alice", "/status"), json={"status": "active"},
-                           headers=operator(api))
+    still = api.client.post(url("a", "alice", "/status"), json={"status": "active"},
+                            headers=operator(api))
     assert still.status_code == 409
     assert still.json()["code"] == "sensor_held"
-    assert api.client.delete("/api/admin/communities/b/assets/m-bob-0",
-                             headers=api.admin()).status_code == 204
-    response = api.client.put(url("a", "alice", "/status"), json={"status": "active"},
-                              headers=operator(api))
+    assert api.delete_asset("/api/admin/communities/b/assets/m-bob-0", "bob",
+                            headers=api.admin()).status_code == 204
+    response = api.client.post(url("a", "alice", "/status"), json={"status": "active"},
+                               headers=operator(api))
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "active"
     # Now no meter of b may carry S1 again, whatever its member's status: alice holds it.
-    back = api.client.put("/api/admin/communities/b/assets/m-bob-9", headers=api.admin(),
+    back = api.put_asset("/api/admin/communities/b/assets/m-bob-9", headers=api.admin(),
                           json={"member_key": "bob", "asset_type": "meter", "properties": {
                               "name": "Back", "sensor_id": "S1", "meter_type": "consumption",
                               "pod": "IT-B"}})
@@ -741,8 +746,8 @@ def test_a_member_holding_nothing_claimed_elsewhere_becomes_active(api: Api) -> 
 def test_other_status_changes_of_a_member_holding_claimed_things_pass(api: Api) -> None:
     held_elsewhere(api)
     for status in ("pending", "suspended"):
-        response = api.client.put(url("a", "alice", "/status"), json={"status": status},
-                                  headers=operator(api))
+        response = api.client.post(url("a", "alice", "/status"), json={"status": status},
+                                   headers=operator(api))
         assert response.status_code == 200, response.text
 
 
@@ -785,7 +790,65 @@ def test_members_written_by_the_api_export_and_import_back(api: Api) -> None:
                                content=exported.content,
                                headers={**headers, "Content-Type": "application/yaml"})
     assert reimport.status_code == 200, reimport.text
-    assert reimport.json()["communities"][0]["changes"]["members"] == {
+    assert reimport.json()["reports"][0]["changes"]["members"] == {
         "added": 0, "removed": 0, "changed": 0}
     dave = api.client.get(url("a", "dave.1:x-y_z"), headers=headers).json()
     assert dave["extra"] == deepest
+
+
+# put_member_name, put_member_role, put_member_area, patch_member_profile
+
+@pytest.mark.parametrize(("suffix", "method", "body", "changed"), [
+    ("/name", "PUT", {"name": "Alice B."}, {"name": "Alice B."}),
+    ("/role", "PUT", {"role": "prosumer"}, {"role": "prosumer"}),
+    ("/area", "PUT", {"area": "north"}, {"area": "north"}),
+    ("/profile", "PATCH", {"role": "producer"}, {"role": "producer"}),
+], ids=["name", "role", "area", "profile"])
+def test_member_field_writes(api: Api, suffix: str, method: str, body: dict[str, Any],
+                             changed: dict[str, Any]) -> None:
+    seed(api)
+    before = api.client.get(url("a", "alice"), headers=api.admin()).json()
+    response = api.client.request(method, url("a", "alice", suffix), json=body,
+                                  headers=operator(api))
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert {name: after[name] for name in changed} == changed
+    untouched = {"name", "role", "area", "status", "user_id"} - set(changed)
+    assert {name: after[name] for name in untouched} == {name: before[name]
+                                                         for name in untouched}
+    assert [point["id"] for point in after["delivery_points"]] == ["IT-Z", "IT-A"]
+
+
+@pytest.mark.parametrize(("suffix", "method", "body"), [
+    ("/name", "PUT", {"name": "x"}), ("/role", "PUT", {"role": "consumer"}),
+    ("/area", "PUT", {"area": "north"}), ("/profile", "PATCH", {"area": "north"}),
+], ids=["name", "role", "area", "profile"])
+def test_member_field_write_refusals(api: Api, suffix: str, method: str,
+                                     body: dict[str, Any]) -> None:
+    seed(api)
+    missing = api.client.request(method, url("a", "nobody", suffix), json=body,
+                                 headers=api.admin())
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "member_not_found"
+    foreign = api.client.request(method, url("b", "bob", suffix), json=body,
+                                 headers=operator(api))
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "community_not_found"
+    extra = api.client.request(method, url("a", "alice", suffix),
+                               json={**body, "status": "active"}, headers=api.admin())
+    assert extra.status_code == 400
+    assert api.client.request(method, url("a", "alice", suffix), json=body).status_code == 401
+    member = api.client.request(method, url("a", "alice", suffix), json=body,
+                                headers=plain_member(api))
+    assert member.status_code == 403
+
+
+def test_member_area_writes_refuse_an_unknown_area(api: Api) -> None:
+    seed(api)
+    for suffix, method in (("/area", "PUT"), ("/profile", "PATCH")):
+        response = api.client.request(method, url("a", "alice", suffix), json={"area": "x"},
+                                      headers=api.admin())
+        assert response.status_code == 422
+        assert response.json()["code"] == "unknown_area"
+    empty = api.client.patch(url("a", "alice", "/profile"), json={}, headers=api.admin())
+    assert empty.status_code == 400

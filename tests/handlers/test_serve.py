@@ -181,8 +181,8 @@ def test_demo_restart_keeps_a_changed_sample_unless_reset(tmp_path: Path) -> Non
         email, password = read_demo_credentials(process, deadline)
         wait_healthy(base, process, deadline)
         headers = log_in(base, email, password)
-        changed = httpx.put(f"{base}/{MEMBER}/status", json={"status": "suspended"},
-                            headers=headers)
+        changed = httpx.post(f"{base}/{MEMBER}/status", json={"status": "suspended"},
+                             headers=headers)
         assert changed.status_code == 200, changed.text
     finally:
         stop(process)

@@ -165,7 +165,7 @@ FORMULA = '=HYPERLINK("http://evil.example","open")'
 
 def test_a_sensor_id_that_is_a_formula_is_refused_on_asset_writes(api: Api) -> None:
     _community(api)
-    response = api.client.put("/api/admin/communities/alpha/assets/evil-meter", json={
+    response = api.put_asset("/api/admin/communities/alpha/assets/evil-meter", json={
         "member_key": "alpha-m0", "asset_type": "meter",
         "properties": {"name": "Evil", "sensor_id": FORMULA, "meter_type": "consumption",
                        "pod": "IT-alpha-m0-POD"}}, headers=api.admin())

@@ -80,7 +80,7 @@ def _meter(member: str, sensor: str, pod: str) -> dict[str, Any]:
 
 
 def _set_status(api: Api, community: str, member: str, status: str) -> None:
-    response = api.client.put(f"{ADMIN}/{community}/members/{member}/status",
+    response = api.client.post(f"{ADMIN}/{community}/members/{member}/status",
                               json={"status": status}, headers=api.admin())
     assert response.status_code == 200, response.text
 
@@ -132,7 +132,7 @@ def test_an_operator_cannot_give_a_meter_of_another_community_to_any_member(
     member of B of any status: refused, as an asset write and as an import."""
     api = both
     operator_b = api.login("op@beta.test")
-    response = api.client.put(f"{ADMIN}/beta/assets/m-claim", headers=operator_b,
+    response = api.put_asset(f"{ADMIN}/beta/assets/m-claim", headers=operator_b,
                               json=_meter(member, sensor, f"IT-{member}-POD"))
     assert response.status_code == 409, response.text
     assert response.json()["code"] == "sensor_held"
@@ -147,7 +147,7 @@ def test_an_operator_cannot_give_a_meter_of_another_community_to_any_member(
     assert [(item["code"], item["pointer"]) for item in refusals] == [
         ("sensor_held", "/members/claim/assets/meter/m-claim-1/sensor_id")]
     # A's active meter was refused before too; it still is.
-    assert api.client.put(f"{ADMIN}/beta/assets/m-claim", headers=operator_b,
+    assert api.put_asset(f"{ADMIN}/beta/assets/m-claim", headers=operator_b,
                           json=_meter(member, "a-pia", f"IT-{member}-POD")).status_code == 409
 
 
@@ -156,10 +156,10 @@ def test_a_meter_claimed_first_by_another_community_is_refused_to_its_own(both: 
     is refused, and nothing B writes under that id is ever A's."""
     api = both
     operator_a, operator_b = api.login("op@alpha.test"), api.login("op@beta.test")
-    claimed = api.client.put(f"{ADMIN}/beta/assets/m-claim", headers=operator_b,
+    claimed = api.put_asset(f"{ADMIN}/beta/assets/m-claim", headers=operator_b,
                              json=_meter("bpend", "a-new", "IT-bpend-POD"))
-    assert claimed.status_code == 201, claimed.text
-    attached = api.client.put(f"{ADMIN}/alpha/assets/m-new", headers=operator_a,
+    assert claimed.status_code == 200, claimed.text
+    attached = api.put_asset(f"{ADMIN}/alpha/assets/m-new", headers=operator_a,
                               json=_meter("pia", "a-new", "IT-pia-POD"))
     assert attached.status_code == 409, attached.text
     assert attached.json()["code"] == "sensor_held"
@@ -275,11 +275,11 @@ def test_a_meter_moved_to_another_community_brings_no_history(both: Api) -> None
     operator_a, operator_b = api.login("op@alpha.test"), api.login("op@beta.test")
     assert _ingest(api, operator_a,
                    _rows("a-ana", "energy_export", [11.0, 12.0])).status_code == 200
-    assert api.client.delete(f"{ADMIN}/alpha/assets/m-ana-0",
-                             headers=operator_a).status_code == 204
-    moved = api.client.put(f"{ADMIN}/beta/assets/m-moved", headers=operator_b,
+    assert api.delete_asset(f"{ADMIN}/alpha/assets/m-ana-0", "ana",
+                            headers=operator_a).status_code == 204
+    moved = api.put_asset(f"{ADMIN}/beta/assets/m-moved", headers=operator_b,
                            json=_meter("bo", "a-ana", "IT-bo-POD"))
-    assert moved.status_code == 201, moved.text
+    assert moved.status_code == 200, moved.text
 
     assert _series_values(api, operator_b, "a-ana") == {"a-ana": []}
     assert _read(api, "latest", operator_b, "a-ana").json()["items"] == []

@@ -10,6 +10,7 @@ PV = {"pv": {"pv-alice": {"name": "Roof PV", "rated_power": 6.0}}}
 ENDPOINTS = ["/api/user", "/api/user/member", "/api/user/community", "/api/user/assets",
              "/api/user/assets/m-alice-0", "/api/user/delivery-points"]
 ALWAYS_AVAILABLE = [path for path in ENDPOINTS if "m-alice-0" not in path]
+MEMBERS_ONLY = [path for path in ENDPOINTS if path != "/api/user"]  # /user answers anyone
 
 
 def seed(api: Api) -> None:
@@ -45,7 +46,7 @@ def test_user_routes_need_a_token(api: Api, path: str) -> None:
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("path", MEMBERS_ONLY)
 def test_user_routes_refuse_callers_without_an_active_membership(api: Api, path: str) -> None:
     seed(api)
     for email in ("stranger@example.org", "carol@example.org"):
@@ -54,7 +55,7 @@ def test_user_routes_refuse_callers_without_an_active_membership(api: Api, path:
         assert response.json()["code"] == "not_a_member"
 
 
-@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("path", MEMBERS_ONLY)
 def test_user_routes_refuse_a_community_the_caller_is_not_in(api: Api, path: str) -> None:
     seed(api)
     response = api.client.get(path, params={"community": "b"}, headers=alice(api))
@@ -85,20 +86,36 @@ def test_get_user_profile(api: Api) -> None:
     response = api.client.get("/api/user", headers=alice(api))
     assert response.status_code == 200
     body = response.json()
+    assert body["profile"]["sub"] == "alice@example.org"
     assert body["user"]["email"] == "alice@example.org"
     assert body["user"]["role"] == "user"
-    assert body["member"]["key"] == "alice"
-    assert body["member"]["community_key"] == "a"
-    assert body["community"] == {"key": "a", "name": "Community a"}
-    assert body["asset_counts"] == {"meter": 1, "pv": 1}
+    membership = body["membership"]
+    assert membership["member"]["key"] == "alice"
+    assert membership["member"]["community_key"] == "a"
+    assert (membership["community"]["key"], membership["community"]["name"]) == (
+        "a", "Community a")
+    assert membership["assets_count"] == {"meter": 1, "pv": 1}
+    assert membership["delivery_points_count"] == 2
+
+
+def test_get_user_profile_without_an_active_membership(api: Api) -> None:
+    seed(api)
+    for email in ("stranger@example.org", "carol@example.org"):
+        response = api.client.get("/api/user", headers=api.login(email))
+        assert response.status_code == 200, response.text
+        assert response.json()["profile"]["sub"] == email
+        assert response.json()["membership"] is None
+    other = api.client.get("/api/user", params={"community": "b"}, headers=alice(api))
+    assert other.status_code == 200
+    assert other.json()["membership"] is None
 
 
 def test_get_user_profile_of_a_chosen_community(api: Api) -> None:
     seed(api)
     response = api.client.get("/api/user", params={"community": "b"}, headers=dana(api))
     assert response.status_code == 200
-    assert response.json()["community"]["key"] == "b"
-    assert response.json()["asset_counts"] == {}
+    assert response.json()["membership"]["community"]["key"] == "b"
+    assert response.json()["membership"]["assets_count"] == {}
 
 
 # get_user_member
@@ -131,8 +148,9 @@ def test_get_user_community(api: Api) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["key"] == "a"
+    assert (body["your_area"], body["your_role"]) == ("north", "consumer")
     assert body["member_count"] == 3
-    assert [area["key"] for area in body["areas"]] == ["north"]
+    assert list(body["areas"]) == ["north"]
     assert [node["id"] for node in body["topology"]] == ["AC-a-1"]
 
 
@@ -152,6 +170,7 @@ def test_list_user_assets(api: Api) -> None:
     response = api.client.get("/api/user/assets", headers=alice(api))
     assert response.status_code == 200
     items = response.json()["items"]
+    assert response.json()["total"] == 2
     assert sorted(item["key"] for item in items) == ["m-alice-0", "pv-alice"]
     meter = next(item for item in items if item["key"] == "m-alice-0")
     assert meter["asset_type"] == "meter"
@@ -212,6 +231,7 @@ def test_list_user_delivery_points(api: Api) -> None:
     response = api.client.get("/api/user/delivery-points", headers=alice(api))
     assert response.status_code == 200
     items = response.json()["items"]
+    assert response.json()["total"] == 2
     assert [point["id"] for point in items] == ["IT-A2", "IT-A1"]
     assert {point["member_key"] for point in items} == {"alice"}
     assert {point["community_key"] for point in items} == {"a"}

@@ -75,7 +75,7 @@ def test_put_asset_creates_in_order_and_replaces(session: Session, community: Co
                                  member_key="bob", asset_type="pv", properties={"name": "Roof"})
     assert created and second.position == first.position + 1
     replaced, created = assets.put_asset(session, community_id=community.id, key="m1",
-                                         member_key="bob", asset_type="storage",
+                                         member_key="alice", asset_type="storage",
                                          properties={"name": "Battery", "capacity": 5})
     assert not created
     assert replaced.id == first.id
@@ -83,18 +83,22 @@ def test_put_asset_creates_in_order_and_replaces(session: Session, community: Co
             replaced.meter_type) == ("storage", "Battery", None, None, None)
     assert replaced.properties == {"name": "Battery", "capacity": 5}
     session.commit()
-    row, member_key = assets.get_asset(session, community_id=community.id, key="m1")
-    assert (row.asset_type, member_key) == ("storage", "bob")
+    row, owner = assets.get_asset(session, community_id=community.id, key="m1")
+    assert (row.asset_type, owner.key) == ("storage", "alice")
+    with pytest.raises(Conflict) as taken:
+        assets.put_asset(session, community_id=community.id, key="m1", member_key="bob",
+                         asset_type="pv", properties={"name": "Roof"})
+    assert taken.value.code == "asset_key_taken"
 
 
 def test_put_asset_registry_checks(session: Session, community: Community) -> None:
     assert community.id is not None
     assets.put_asset(session, community_id=community.id, key="m1", member_key="alice",
                      asset_type="meter", properties=meter("s1", "IT-1"))
-    with pytest.raises(Invalid) as unknown_member:
+    with pytest.raises(NotFound) as unknown_member:
         assets.put_asset(session, community_id=community.id, key="m2", member_key="zed",
                          asset_type="pv", properties={"name": "x"})
-    assert unknown_member.value.code == "unknown_member"
+    assert unknown_member.value.code == "member_not_found"
     with pytest.raises(Invalid) as unknown_pod:
         assets.put_asset(session, community_id=community.id, key="m2", member_key="alice",
                          asset_type="meter", properties=meter("s2", "IT-2"))
@@ -115,8 +119,8 @@ def test_get_asset_is_one_query(session: Session, community: Community) -> None:
                      asset_type="meter", properties=meter("s1", "IT-1"))
     session.commit()
     with counted_statements(session) as statements:
-        row, member_key = assets.get_asset(session, community_id=community.id, key="m1")
-    assert (row.key, member_key) == ("m1", "alice")
+        row, owner = assets.get_asset(session, community_id=community.id, key="m1")
+    assert (row.key, owner.key) == ("m1", "alice")
     assert len(statements) == 1
     with pytest.raises(NotFound):
         assets.get_asset(session, community_id=community.id, key="nothing")
@@ -142,7 +146,7 @@ def test_list_meters_is_one_query_with_pod_types(session: Session,
         page = assets.list_meters(session, community_id=community.id, owner=None, limit=None,
                                   cursor=None)
     assert len(statements) == 1
-    assert [(row.key, member_key, pod_type) for row, member_key, pod_type in page.items] == [
+    assert [(row.key, owner.key, pod_type) for row, owner, pod_type in page.items] == [
         *[(f"m{index}", "alice", "pod") for index in range(5)], ("orphan", "bob", None)]
 
 

@@ -183,7 +183,7 @@ def test_member_detail_is_two_queries_after_the_member(session: Session, engine:
     assert parts.asset_counts == {"meter": 2, "pv": 3}
 
 
-@pytest.mark.parametrize(("column", "code"), [("key", "member_exists"),
+@pytest.mark.parametrize(("column", "code"), [("key", "member_key_taken"),
                                               ("user_id", "user_id_taken"),
                                               ("did", "did_taken")])
 def test_a_constraint_a_concurrent_writer_won_on_create_is_a_conflict(
