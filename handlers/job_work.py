@@ -76,7 +76,7 @@ def bundle_import(context: JobContext) -> None:
             force=arguments.get("force", False),
             allowed_community_keys=None if allowed is None else set(allowed)))
         context.check_cancelled()  # a cancelled import rolls back
-        result = report["communities"][0] if arguments.get("single") else report
+        result = report["reports"][0] if arguments.get("single") else report
         job_store.succeed_job(session, job_id=context.job_id, result=dict(result),
                               message="dry run done" if arguments.get("dry_run")
                               else "imported")

@@ -114,7 +114,7 @@ def test_a_worker_process_runs_the_import_the_app_enqueued(
             time.sleep(0.2)
             job = api.client.get(location, headers=api.admin()).json()
         assert job["status"] == "succeeded", job
-        assert job["result"]["communities"][0]["action"] == "created"
+        assert job["result"]["reports"][0]["action"] == "created"
         with Session(api.engine) as session:
             stored = session.get(Job, job["id"])
             assert stored is not None and stored.claimed_by is not None

@@ -74,7 +74,7 @@ def test_async_yaml_import_answers_202_with_location_and_the_report(api: Api) ->
     _wait(api)
     done = _job(api, job["id"])
     assert done["status"] == "succeeded", done
-    assert done["result"]["communities"][0]["action"] == "created"
+    assert done["result"]["reports"][0]["action"] == "created"
     assert done["progress"]["percent"] == 100
     assert [entry["message"] for entry in done["log"]][-1] == "imported"
     result = api.client.get(f"/api/jobs/{job['id']}/result", headers=api.admin())

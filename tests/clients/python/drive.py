@@ -50,8 +50,8 @@ def import_bundle(client: AuthenticatedClient, bundle: Path) -> None:
     body = File(payload=BytesIO(bundle.read_bytes()), file_name=bundle.name)
     report = import_yaml_bundles.sync(client=client, body=body, force=True)
     assert isinstance(report, MultiImportReport), report
-    assert [item.community_key for item in report.communities] == [COMMUNITY]
-    print(f"import: {report.communities[0].action}")
+    assert [item.community_key for item in report.reports] == [COMMUNITY]
+    print(f"import: {report.reports[0].action}")
 
 
 def every_member_key(client: AuthenticatedClient) -> list[str]:
