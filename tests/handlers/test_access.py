@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlmodel import Session, select
 
 import openapi
+from storage import webhooks
+from storage.models import Community
 from tests.factories import Api, community_doc, member_doc, to_yaml
 
 SPEC = openapi.bundled_spec()
@@ -30,12 +33,14 @@ B_OBJECTS = {
     "point_id": "IT-bea-POD",
     "node_id": "AC-b-1",
     "user_id": "bea@b.test",
+    "endpoint_id": "1",  # the webhook endpoint two_communities gives b
 }
 # A valid body for each write, so that the access check is what answers.
 BODIES: dict[str, Any] = {
     "create_member": {"key": "newcomer", "user_id": "new@b.test", "name": "New", "role":
                       "consumer", "area": "north"},
     "update_member": {"name": "Renamed"},
+    "create_webhook": {"url": "https://hooks.a.example/in"},
     "set_member_status": {"status": "suspended"},
     "put_area": {"name": "North", "boundary": {"source": "gse_cabine_primarie", "id": "AC-b-1"},
                  "topology": ["AC-b-1"]},
@@ -76,6 +81,14 @@ def two_communities(api: Api) -> Api:
             "bea": member_doc("bea", user_id="bea@b.test", sensors=("b-sensor-1",)),
         }),
     )
+    with Session(api.engine) as session:
+        community_b = session.exec(select(Community).where(Community.key == "b")).one()
+        assert community_b.id is not None
+        endpoint = webhooks.create_endpoint(session, community_id=community_b.id,
+                                            url="https://hooks.b.example/in",
+                                            description=None, event_types=[])
+        session.commit()
+        assert str(endpoint.id) == B_OBJECTS["endpoint_id"]
     return api
 
 
