@@ -7,7 +7,7 @@ from typing import Any
 from bundles.assets import validate_asset_properties
 from handlers import present
 from handlers.access import admin_community, caller_of
-from handlers.problems import Problem
+from handlers.problems import Problem, refused_value
 from handlers.runtime import current_runtime
 from storage import assets, members
 
@@ -48,7 +48,7 @@ async def upsert_member_asset(community_key: str, member_key: str, asset_key: st
                               body: dict[str, Any], token_info: dict[str, Any]) -> dict[str, Any]:
     asset_type, properties = body["asset_type"], body.get("properties", {})
     if body["key"] != asset_key:
-        raise Problem(422, "key_mismatch", "the body's key differs from the path's asset key")
+        raise refused_value("key_mismatch", "the body's key differs from the path's asset key")
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key, write=True)
         assert community.id is not None

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from handlers import present
 from handlers.access import admin_community, admin_scope, caller_of
-from handlers.problems import Problem
+from handlers.problems import refused_value
 from handlers.runtime import current_runtime
 from storage import communities, topology
 from storage.models import Community
@@ -60,7 +60,7 @@ async def patch_community(community_key: str, body: dict[str, Any],
 async def upsert_topology_node(community_key: str, node_id: str, body: dict[str, Any],
                                token_info: dict[str, Any]) -> dict[str, Any]:
     if body["id"] != node_id:
-        raise Problem(422, "key_mismatch", "the body's id differs from the path's node id")
+        raise refused_value("key_mismatch", "the body's id differs from the path's node id")
     known = {"id", "type", "name", "parent", "operator_id", "area"}
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key, write=True)

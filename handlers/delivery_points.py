@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from handlers import present
 from handlers.access import admin_community, caller_of
-from handlers.problems import Problem
+from handlers.problems import refused_value
 from handlers.runtime import current_runtime
 from storage import delivery_points, members
 from storage.models import Community
@@ -46,7 +46,7 @@ async def upsert_member_delivery_point(
     token_info: dict[str, Any], replaces: str | None = None,
 ) -> dict[str, Any]:
     if body["id"] != point_id:
-        raise Problem(422, "key_mismatch", "the body's id differs from the path's point id")
+        raise refused_value("key_mismatch", "the body's id differs from the path's point id")
     with current_runtime().session() as session:
         community = admin_community(session, caller_of(token_info), community_key, write=True)
         assert community.id is not None

@@ -60,6 +60,11 @@ class Problem(Exception):
         self.extra = extra or {}
 
 
+def refused_value(code: str, detail: str) -> Problem:
+    """A 422 for one refused value, its refusal repeated in `errors` (ValidationProblem)."""
+    return Problem(422, code, detail, extra={"errors": [{"code": code, "message": detail}]})
+
+
 def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
     """The JSON body of a problem."""
     body: dict[str, Any] = {
