@@ -149,7 +149,8 @@ def test_a_purged_members_meters_readings_go_with_it(loaded: Api) -> None:
     api = loaded
     response = api.client.delete("/api/admin/communities/alpha/members/m0",
                                  params={"purge": "true"}, headers=api.admin())
-    assert response.status_code == 204, response.text
+    assert response.status_code == 200, response.text
+    assert (response.json()["purged"], response.json()["assets_removed"]) == (True, 1)
     store = api.runtime.telemetry
     key = store.sensor_keys({SENSOR: 1})[SENSOR]
     with store.reader() as cursor:
