@@ -35,12 +35,16 @@ OPENER = urllib.request.build_opener(_NoRedirects)
 
 def url_problem(url: str, *, allow_private: bool) -> str | None:
     """Why an endpoint URL is refused (None: it is fine): https only (http too when private
-    targets are allowed), and a host."""
-    parts = urlsplit(url)
+    targets are allowed), a host, and a port that is a number."""
+    try:
+        parts = urlsplit(url)
+        hostname, _port = parts.hostname, parts.port
+    except ValueError:  # a bracketed host that is no IPv6 address, a port that is no number
+        return "the URL is not a valid URL"
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes:
         return f"the URL must start with {' or '.join(scheme + '://' for scheme in schemes)}"
-    if not parts.hostname:
+    if not hostname:
         return "the URL names no host"
     return None
 

@@ -115,6 +115,11 @@ def test_refused_endpoint_urls(api: Api, settings: Settings) -> None:
     insecure = api.client.post("/api/admin/communities/alpha/webhooks", headers=api.admin(),
                                json={"url": "http://example.org/hook"})
     assert insecure.status_code == 422 and insecure.json()["code"] == "invalid_webhook_url"
+    for broken in ("https://[not-an-address]/hook", "https://hooks.example:port/x"):
+        answer = api.client.post("/api/admin/communities/alpha/webhooks", headers=api.admin(),
+                                 json={"url": broken})
+        assert answer.status_code == 422, answer.text  # found by schemathesis: was a 500
+        assert answer.json()["code"] == "invalid_webhook_url"
 
 
 def test_an_import_writes_its_event_and_the_delivery_is_signed(api: Api,
