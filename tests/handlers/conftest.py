@@ -28,3 +28,13 @@ def api(settings: Settings) -> Iterator[Api]:
         yield Api(client=client, engine=app.runtime.engine,  # type: ignore[attr-defined]
                   runtime=app.runtime)  # type: ignore[attr-defined]
     app.runtime.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def environment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The environment a command-line run sees: a data directory and a registry of its own."""
+    values = {"COMMONWATT_DATA_DIR": str(tmp_path / "var"),
+              "COMMONWATT_DATABASE_URL": database_url}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values

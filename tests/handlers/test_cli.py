@@ -25,15 +25,6 @@ from tests.conftest import REFERENCE_BUNDLES_DIR
 from tests.factories import community_doc, member_doc, to_yaml
 
 
-@pytest.fixture
-def environment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    values = {"COMMONWATT_DATA_DIR": str(tmp_path / "var"),
-              "COMMONWATT_DATABASE_URL": database_url}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
 def test_import_then_export_round_trips(environment: dict, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(path) for path in sorted(REFERENCE_BUNDLES_DIR.glob("*.yaml"))]

@@ -16,15 +16,6 @@ from tests.factories import community_doc, to_yaml
 
 
 @pytest.fixture
-def environment(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    values = {"COMMONWATT_DATA_DIR": str(tmp_path / "var"),
-              "COMMONWATT_DATABASE_URL": database_url}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
-@pytest.fixture
 def job_ids(environment: dict, tmp_path: Path) -> list[int]:
     """A registry with a community and two queued jobs (one of it, one scheduled)."""
     bundle = tmp_path / "alpha.yaml"
