@@ -26,7 +26,7 @@ from handlers.document import serve_document_with_refs
 from handlers.headers import SecurityHeadersMiddleware
 from handlers.jsonifier import fast_jsonifier
 from handlers.landing import RootRedirectMiddleware
-from handlers.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from handlers.middleware import BodyLimitMiddleware, NulRefusalMiddleware, RequestIdMiddleware
 from handlers.problems import (
     AllowedMethods,
     Problem,
@@ -64,7 +64,7 @@ class SuccessContentOperation(OpenAPIOperation):
         success = [content_type for status, definition in self._responses.items()
                    if str(status).startswith("2")
                    for content_type in definition.get("content", {})]
-        return success or list(self._produces)
+        return success or ["application/json"]  # no body: any one type will do
 
 
 OpenAPISpecification.operation_cls = SuccessContentOperation
@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                        timeout_s=settings.body_timeout_seconds,
                        min_bytes_per_second=settings.body_min_bytes_per_second)
     app.add_middleware(RootRedirectMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(NulRefusalMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     for domain_error in (Problem, StorageError, BundleError):
         app.add_error_handler(domain_error, handle_domain_error)
     app.add_error_handler(ProblemException, handle_framework_problem)

@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Any
 
-from handlers.problems import PROBLEM_JSON, problem_body
+from handlers.problems import PROBLEM_JSON, Problem, problem_body
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
@@ -47,9 +47,23 @@ UPLOAD_PATH = "/api/telemetry/readings"
 UPLOAD_MEDIA_TYPES = (b"text/csv", b"application/x-ndjson", b"application/vnd.apache.parquet")
 
 
+class NulRefusalMiddleware:
+    """Refuses NUL characters in the path or query (400 `invalid_value`, or the
+    rec-registry's 422 on its operations) once the request is routed, before validation."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (
+                "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")):
+            raise Problem(400, "invalid_value", "the path or query contains a NUL character")
+        await self.app(scope, receive, send)
+
+
 class BodyLimitMiddleware:
-    """Refuses bodies over their cap with 413 (by Content-Length or while streaming), and
-    NUL characters in the path or query with 400, before any handler runs.
+    """Refuses bodies over their cap with 413 (by Content-Length or while streaming), before
+    any handler runs.
 
     The cap is `max_bytes`, but 64 KB for device pushes and `upload_max_bytes` for readings
     uploads (CSV, NDJSON, Parquet), which stream through unbuffered.
@@ -87,10 +101,6 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
-            await self._send_problem(send, 400, "invalid_value",
-                                     "the path or query contains a NUL character")
             return
         headers = dict(scope.get("headers") or [])
         cap, streamed = self._cap(scope, headers)

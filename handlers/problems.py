@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+from functools import cache
 from typing import Any
 
 from connexion.exceptions import OAuthResponseProblem, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
+import openapi
 from bundles.errors import BundleError, BundleRefused, BundleTooLarge, CommunityExists
+from handlers.validation import RequestInvalid, failure
 from storage.errors import Conflict, Invalid, InvalidCursor, NotFound, StorageError
 from storage.telemetry.errors import (
     MalformedUpload,
@@ -96,6 +99,66 @@ def problem_response(
     )
 
 
+# The rec-registry's operations answer every refusal of a request with 422 (never 400), and
+# list what failed where (`detail: [{loc, msg, type}]`, its validation errors). Which shape an
+# operation answers is read from its documented 422: `InvalidRequest` lists every refusal;
+# `RefusalOrInvalidRequest` lists schema failures and keeps a coded refusal's sentence.
+WIRE_MEDIA_TYPE = "application/json"
+LISTED = "InvalidRequest"
+CODED_OR_LISTED = "RefusalOrInvalidRequest"
+
+
+@cache
+def wire_refusal_shapes() -> dict[str, str]:
+    """The refusal shape (LISTED or CODED_OR_LISTED) of each operation that has one."""
+    document = openapi.bundled_spec()
+    shapes: dict[str, str] = {}
+    for item in document["paths"].values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            response = operation.get("responses", {}).get("422", {})
+            if "$ref" in response:
+                response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+            schema = response.get("content", {}).get(WIRE_MEDIA_TYPE, {}).get("schema", {})
+            name = schema.get("$ref", "").rsplit("/", 1)[-1]
+            if name in (LISTED, CODED_OR_LISTED):
+                shapes[operation["operationId"]] = name
+    return shapes
+
+
+def _operation_id(request: ConnexionRequest) -> str | None:
+    routing = request.scope.get("extensions", {}).get("connexion_routing", {})
+    operation_id = routing.get("operation_id")
+    return operation_id.rsplit(".", 1)[-1] if isinstance(operation_id, str) else None
+
+
+def answer(
+    request: ConnexionRequest,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+    failures: list[dict[str, Any]] | None = None,
+) -> ConnexionResponse:
+    """The problem for this request: problem+json, or on an operation of the rec-registry's
+    contract a refused request (400 or 422) in that contract's shape."""
+    shape = wire_refusal_shapes().get(_operation_id(request) or "")
+    if shape is None or status not in (400, 422):
+        return problem_response(status, code, detail, headers=headers, extra=extra)
+    if code == DEFAULT_CODES[400]:
+        code = "invalid_request"  # what was a malformed request here is an unprocessable one
+    body = problem_body(422, code, detail, **(extra or {}))
+    if status == 400 or shape == LISTED:
+        where = ["query", "cursor"] if code == "invalid_cursor" else ["body"]
+        body["detail"] = failures or [failure(where, detail, code)]
+    return ConnexionResponse(status_code=422, mimetype=WIRE_MEDIA_TYPE,
+                             content_type=WIRE_MEDIA_TYPE, body=json.dumps(body),
+                             headers=headers or {})
+
+
 def _request_id(request: ConnexionRequest) -> str:
     return str(request.scope.get("commonwatt.request_id", "-"))
 
@@ -142,8 +205,8 @@ def as_problem(error: Exception) -> Problem:
 async def handle_domain_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     """Error handler for Problem and the storage and bundles errors."""
     problem = as_problem(error)
-    return problem_response(problem.status, problem.code, problem.detail,
-                            headers=problem.headers, extra=problem.extra)
+    return answer(request, problem.status, problem.code, problem.detail,
+                  headers=problem.headers, extra=problem.extra)
 
 
 async def handle_framework_problem(
@@ -160,7 +223,8 @@ async def handle_framework_problem(
     if status == 401:
         code = "invalid_token" if isinstance(error, OAuthResponseProblem) else "missing_token"
         headers.setdefault("WWW-Authenticate", 'Bearer realm="commonwatt"')
-    return problem_response(status, code, detail, headers=headers)
+    failures = error.failures if isinstance(error, RequestInvalid) else None
+    return answer(request, status, code, detail, headers=headers, failures=failures)
 
 
 class AllowedMethods:
@@ -205,14 +269,14 @@ def http_exception_handler(allowed: AllowedMethods) -> Any:
 async def handle_data_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     """A value the database cannot store (a NUL character, a number out of range)."""
     logger.info("database refused a value: %s", type(error).__name__)
-    return problem_response(400, "invalid_value",
-                            "a value in the request cannot be stored (for instance a NUL "
-                            "character or an out-of-range number)")
+    return answer(request, 400, "invalid_value",
+                  "a value in the request cannot be stored (for instance a NUL character or an "
+                  "out-of-range number)")
 
 
 async def handle_too_deep(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     """A body nested deeper than the parser can follow."""
-    return problem_response(400, "too_deep", "the request body is nested too deeply")
+    return answer(request, 400, "too_deep", "the request body is nested too deeply")
 
 
 async def handle_integrity_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
@@ -235,7 +299,7 @@ async def handle_operational_error(
 
 async def handle_undecodable_body(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     """A JSON body that is not UTF-8."""
-    return problem_response(400, "invalid_encoding", "the request body is not valid UTF-8")
+    return answer(request, 400, "invalid_encoding", "the request body is not valid UTF-8")
 
 
 async def handle_unexpected(request: ConnexionRequest, error: Exception) -> ConnexionResponse:

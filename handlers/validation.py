@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
-from connexion.exceptions import BadRequestProblem, ExtraParameterProblem
+from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4ResponseValidator, allow_nullable
+from connexion.utils import is_null, is_nullable
 from connexion.validators import (
     VALIDATOR_MAP,
     JSONRequestBodyValidator,
@@ -15,6 +17,7 @@ from connexion.validators import (
     ParameterValidator,
 )
 from jsonschema import Draft4Validator, ValidationError
+from jsonschema.exceptions import best_match
 from jsonschema.validators import extend
 
 # OpenAPI 3.0 makes a referenced schema nullable as `{nullable: true, allOf: [{$ref: ...}]}`;
@@ -24,6 +27,20 @@ NullableAllOfResponseValidator = extend(
 
 # Messages of these validators name only keys of the schema or of the body, not values.
 _SAFE_MESSAGES = {"required", "additionalProperties", "minProperties", "maxProperties"}
+
+
+class RequestInvalid(BadRequestProblem):
+    """A request that fails its operation's schema, with each failure as `{loc, msg, type}`:
+    where (`["query", "limit"]`, `["body", "members", 0, "key"]`), what, and the rule."""
+
+    def __init__(self, detail: str, failures: list[dict[str, Any]]) -> None:
+        super().__init__(detail=detail)
+        self.failures = failures
+
+
+def failure(loc: Sequence[str | int], msg: str, kind: str) -> dict[str, Any]:
+    """One failure of a request, in the shape of the rec-registry's validation errors."""
+    return {"loc": list(loc), "msg": msg, "type": kind}
 
 
 def describe(error: ValidationError) -> str:
@@ -38,44 +55,68 @@ def describe(error: ValidationError) -> str:
 
 class NamedParameterValidator(ParameterValidator):
     """Connexion's parameter validator, with errors such as `query parameter 'limit': ...`,
-    and one 400 naming every missing or wrong parameter at once."""
+    and one refusal naming every missing or wrong parameter at once."""
 
     def validate_request(self, request: Any) -> None:
         if self.strict_validation:
             extra = self.validate_query_parameter_list(
                 request, security_params=self.security_query_params)
             if extra:
-                raise ExtraParameterProblem(param_type="query", extra_params=extra)
+                raise RequestInvalid(
+                    f"unknown query parameter{'s' if len(extra) > 1 else ''}: "
+                    + ", ".join(f"'{name}'" for name in sorted(extra)),
+                    [failure(["query", name], "not a parameter of this operation",
+                             "extra_forbidden") for name in sorted(extra)])
         checks = (("query", self.validate_query_parameter), ("path", self.validate_path_parameter),
                   ("header", self.validate_header_parameter),
                   ("cookie", self.validate_cookie_parameter))
         missing: dict[str, list[str]] = {}
         wrong: list[str] = []
+        failures: list[dict[str, Any]] = []
         for kind, check in checks:
             for param in self.parameters.get(kind, []):
                 error = check(param, request)
                 if error is None:
                     continue
+                name = param["name"]
                 if error.startswith("Missing"):
-                    missing.setdefault(kind, []).append(param["name"])
-                else:
-                    wrong.append(error)
+                    missing.setdefault(kind, []).append(name)
+                    failures.append(failure([kind, name], "required", "missing"))
+                    continue
+                message = f"{kind} parameter '{name}': {error}"
+                wrong.append(message)
+                failures.append(failure([kind, name], message,
+                                        getattr(error, "rule", "invalid")))
         problems = [f"missing required {kind} parameter{'s' if len(names) > 1 else ''}: "
                     + ", ".join(f"'{name}'" for name in names)
                     for kind, names in missing.items()]
         if problems or wrong:
-            raise BadRequestProblem(detail="; ".join(problems + wrong))
+            raise RequestInvalid("; ".join(problems + wrong), failures)
 
     @staticmethod
     def validate_parameter(
         parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
     ) -> str | None:
-        error: str | None = ParameterValidator.validate_parameter(
-            parameter_type, value, param, param_name)
-        if error is None or error.startswith("Missing"):
-            return error
-        name = param_name or param.get("name", "?")
-        return f"{parameter_type} parameter '{name}': {error.split(chr(10), 1)[0][:300]}"
+        """What is wrong with one parameter's value, without the value; the rule that failed
+        rides along as `.rule`."""
+        if value is None or (is_nullable(param) and is_null(value)):
+            return (f"Missing {parameter_type} parameter '{param['name']}'"
+                    if value is None and param.get("required") else None)
+        validator = Draft4Validator(param.get("schema", param),
+                                    format_checker=Draft4Validator.FORMAT_CHECKER)
+        error = best_match(validator.iter_errors(value))
+        return None if error is None else _Failure(describe(error), str(error.validator))
+
+
+class _Failure(str):
+    """A parameter's failure as a sentence, with the rule that failed."""
+
+    rule: str
+
+    def __new__(cls, text: str, rule: str) -> _Failure:
+        made = super().__new__(cls, text)
+        made.rule = rule
+        return made
 
 
 class PointedJSONBodyValidator(JSONRequestBodyValidator):
@@ -98,7 +139,10 @@ class PointedJSONBodyValidator(JSONRequestBodyValidator):
         if error is None:
             return None
         pointer = "".join(f"/{part}" for part in error.absolute_path)
-        raise BadRequestProblem(detail=f"body{pointer or ''}: {describe(error)}")
+        message = describe(error)
+        raise RequestInvalid(f"body{pointer or ''}: {message}",
+                             [failure(["body", *error.absolute_path], message,
+                                      str(error.validator))])
 
 
 class NullableRefJSONResponseValidator(JSONResponseBodyValidator):

@@ -153,3 +153,17 @@ class Api:
             headers={**self.admin(), "Content-Type": "application/yaml"})
         assert response.status_code == 200, response.text
         return response.json()
+
+
+def invalid_request(response: Any, *where: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Assert the rec-registry's refusal of a request (422, `detail` listing `{loc, msg, type}`,
+    `code: invalid_request`), naming each place given (`("query", "limit")`); its failures."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/json", response.headers
+    body = response.json()
+    assert body["code"] == "invalid_request" and body["status"] == 422, body
+    failures: list[dict[str, Any]] = body["detail"]
+    assert failures and all({"loc", "msg", "type"} <= set(item) for item in failures), body
+    for place in where:
+        assert any(tuple(item["loc"][:len(place)]) == place for item in failures), (place, body)
+    return failures

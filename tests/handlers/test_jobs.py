@@ -112,7 +112,9 @@ def test_async_import_bad_syntax_is_still_answered_at_once(api: Api) -> None:
     response = api.client.post(
         "/api/admin/import/yaml", params={"async": "true"}, content=b"a: [",
         headers={**api.admin(), "Content-Type": "application/yaml"})
-    assert response.status_code == 400 and response.json()["code"] == "invalid_yaml"
+    # the rec-registry's refusal of a request: 422, its failure listed where it is
+    assert response.status_code == 422 and response.json()["code"] == "invalid_yaml"
+    assert response.json()["detail"][0]["loc"] == ["body"]
 
 
 def test_who_sees_which_job(api: Api) -> None:
