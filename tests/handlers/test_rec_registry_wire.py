@@ -554,3 +554,20 @@ def test_generated_client(wire: Wire, call: Call) -> None:
     if call.code is not None:
         assert response.parsed is not None, response.content[:500]
         assert str(response.parsed.code) == call.code, response.content[:500]
+
+
+@pytest.mark.parametrize(("operation", "kwargs", "where"), [
+    ("list_members", {"community_key": "valle-verde", "status": "retired"}, ["query", "status"]),
+    ("get_member", {"community_key": "valle-verde", "member_key": "k" * 300},
+     ["path", "member_key"]),
+    ("get_community", {"community_key": "k" * 300}, ["path", "community_key"]),
+])
+def test_a_request_the_schema_refuses_parses_as_the_reference_validation_error(
+    wire: Wire, operation: str, kwargs: dict[str, Any], where: list[str],
+) -> None:
+    response = wire.call(operation, **kwargs)
+    assert response.status_code == 422, response.content[:500]
+    refusal = response.parsed
+    assert isinstance(refusal, wire.model("HTTPValidationError")), refusal
+    assert [list(failure.loc) for failure in refusal.detail] == [where]
+    assert all(failure.msg and failure.type_ for failure in refusal.detail)
