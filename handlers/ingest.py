@@ -3,6 +3,7 @@ a sensor's ingest key, the ingest keys themselves, and deleting a sensor's readi
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -37,6 +38,8 @@ from storage.telemetry.ingest import (
     ingest_table,
     table_from_json,
 )
+
+LOG = logging.getLogger("commonwatt.mqtt")
 
 
 def _answer(result: IngestResult) -> dict[str, Any]:
@@ -159,7 +162,10 @@ async def _sync_broker() -> None:
     """After a key change: the MQTT broker's password file from the registry, reloaded (the
     old key is cut off on MQTT too)."""
     runtime = current_runtime()
-    await in_thread(sync_broker, runtime.settings, runtime.engine)
+    try:
+        await in_thread(sync_broker, runtime.settings, runtime.engine)
+    except OSError as error:  # the key is changed; the next sync writes the files
+        LOG.warning("the MQTT broker's files were not written: %s", error)
 
 
 async def delete_readings(sensor_id: str, token_info: dict[str, Any], channel: str | None = None,

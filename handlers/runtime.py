@@ -86,7 +86,10 @@ class Runtime:
         from handlers.mqtt import MqttLink
         from handlers.mqtt_broker import sync_broker
 
-        sync_broker(self.settings, self.engine)
+        try:
+            sync_broker(self.settings, self.engine)
+        except OSError as error:
+            LOG.warning("the MQTT broker's files were not written: %s", error)
         if self.settings.mqtt_url:
             self.mqtt = MqttLink(self)
             self.mqtt.start()
