@@ -94,6 +94,8 @@ class Device:
         self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
         self.answered.wait(10)
+        if not self.connected.is_set():
+            self.close()  # refused: no retries left running behind the test
 
     def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any, reason_code: Any,
                     _properties: Any) -> None:
