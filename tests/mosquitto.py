@@ -78,8 +78,8 @@ def running_broker(directory: Path, port: int) -> Iterator[subprocess.Popen[byte
 class Device:
     """An MQTT client publishing as one sensor (username: the sensor id, password: its key)."""
 
-    def __init__(self, port: int, sensor_id: str, key: str, *, client_id: str | None = None
-                 ) -> None:
+    def __init__(self, port: int, sensor_id: str, key: str, *, client_id: str | None = None,
+                 ca_file: Path | None = None) -> None:
         self.sensor_id = sensor_id
         self.connected = threading.Event()
         self.answered = threading.Event()
@@ -89,6 +89,8 @@ class Device:
                                   client_id=client_id or f"device-{sensor_id}",
                                   protocol=paho.MQTTv311)
         self.client.username_pw_set(sensor_id, key)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port, keepalive=30)
@@ -132,3 +134,26 @@ def wait_for(condition: Any, timeout: float = 20.0, step: float = 0.05) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting; last value {value!r}")
         time.sleep(step)
+
+
+def tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for 127.0.0.1 signed by it, made with openssl:
+    (CA certificate, server certificate, server key)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        skip_or_fail("openssl is not installed")
+    assert openssl is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert, ca_key = directory / "ca.crt", directory / "ca.key"
+    cert, key = directory / "server.crt", directory / "server.key"
+    request = directory / "server.csr"
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_cert,
+             "-days", "2", "-subj", "/CN=commonwatt-test-ca"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request,
+             "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", request, "-CA", ca_cert, "-CAkey", ca_key,
+             "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", directory / "san.ext"]):
+        subprocess.run([openssl, *map(str, command)], check=True, capture_output=True)
+    return ca_cert, cert, key

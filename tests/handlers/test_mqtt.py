@@ -21,7 +21,15 @@ from handlers.settings import Settings
 from tests.databases import fresh_database_url
 from tests.factories import DEFAULT_PASSWORD, Api, community_doc, make_user, member_doc
 from tests.handlers.test_cli import free_port, stop, wait_healthy
-from tests.mosquitto import Device, broker_settings, running_broker, wait_for
+from tests.mosquitto import (
+    SERVER_PASSWORD,
+    SERVER_USER,
+    Device,
+    broker_settings,
+    running_broker,
+    tls_files,
+    wait_for,
+)
 
 DAY = "2026-11-20"
 ALPHA_SENSOR = "alpha-meter-1"
@@ -299,3 +307,31 @@ def test_kill_9_of_the_server_loses_nothing_and_stores_each_reading_once(
         for device in devices:
             device.close()
         stop(server)
+
+
+def test_the_server_and_the_devices_speak_tls_to_the_broker(
+        settings: Settings, broker_port: int, tmp_path: Path) -> None:
+    ca_cert, cert, key = tls_files(tmp_path / "tls")
+    settings = settings.model_copy(update={
+        "mqtt_url": f"mqtts://{SERVER_USER}:{SERVER_PASSWORD}@127.0.0.1:{broker_port}",
+        "mqtt_ca_file": ca_cert})
+    assert settings.mqtt_broker_dir is not None
+    write_broker_files(settings, [])
+    config = settings.mqtt_broker_dir / "mosquitto.conf"
+    # The TLS listener: the project's configuration plus certfile and keyfile (README).
+    config.write_text(config.read_text() + f"certfile {cert}\nkeyfile {key}\n")
+    with running_broker(settings.mqtt_broker_dir, broker_port):
+        app = create_app(settings)
+        with app.test_client() as client:
+            api = Api(client=client, engine=app.runtime.engine,  # type: ignore[attr-defined]
+                      runtime=app.runtime)  # type: ignore[attr-defined]
+            wait_for(lambda: api.runtime.mqtt.connected)
+            keys = provision(api)
+            assert not Device(broker_port, ALPHA_SENSOR, keys[ALPHA_SENSOR]).connected.is_set()
+            device = Device(broker_port, ALPHA_SENSOR, keys[ALPHA_SENSOR], ca_file=ca_cert)
+            try:
+                device.publish(readings(range(12)))
+                wait_for(lambda: len(stored(api, ALPHA_SENSOR)) == 12)
+            finally:
+                device.close()
+        app.runtime.close()  # type: ignore[attr-defined]
