@@ -184,15 +184,17 @@ def test_malformed_payloads_are_refused_with_a_reason_and_nothing_else_is_lost(
         device.publish({"readings": [
             {"channel": "power", "ts": f"{DAY}T02:00:00Z", "value": 1.0},
             {"channel": "power", "ts": "2199-12-31T00:00:00Z", "value": 2.0}]})
+        device.publish(b'{"readings": [' + b" " * 70_000 + b"]}")
         device.publish(readings(range(20, 30)))
-        wait_for(lambda: len(device.refusals) == 4)
+        wait_for(lambda: len(device.refusals) == 5)
     finally:
         device.close()
     wait_for(lambda: len(stored(api, ALPHA_SENSOR)) == 20)
     assert [item["value"] for item in stored(api, ALPHA_SENSOR)] == [
         float(minute) for minute in range(30) if minute < 10 or minute >= 20]
     codes = [notice["code"] for notice in device.refusals]
-    assert codes == ["bad_request", "bad_request", "bad_request", "readings_refused"]
+    assert codes == ["bad_request", "bad_request", "bad_request", "readings_refused",
+                     "body_too_large"]
     assert "not valid JSON" in device.refusals[0]["detail"]
     assert "readings/0" in device.refusals[1]["detail"]
     assert device.refusals[3]["errors"] == [
@@ -203,7 +205,7 @@ def test_malformed_payloads_are_refused_with_a_reason_and_nothing_else_is_lost(
         headers=api.admin())
     assert listed.status_code == 200, listed.text
     assert [item["code"] for item in listed.json()["items"]] == codes[::-1]
-    assert api.client.get("/api/health", headers=api.admin()).json()["mqtt"]["refused"] == 4
+    assert api.client.get("/api/health", headers=api.admin()).json()["mqtt"]["refused"] == 5
 
 
 def test_refusals_listing_is_for_the_sensors_community_admins(api: Api) -> None:

@@ -99,6 +99,10 @@ def test_the_internal_endpoints_need_the_broker_secret(api: Api) -> None:
                                    headers=headers)
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
+    unsigned = api.client.post("/api/internal/mqtt/authorize", json={
+        "username": "alpha-meter-1", "topic": "commonwatt/sensors/alpha-meter-1/readings",
+        "action": "publish"})
+    assert unsigned.status_code == 401
     malformed = api.client.post("/api/internal/mqtt/authorize", headers=BROKER,
                                 json={"username": "a", "topic": "t", "action": "delete"})
     assert malformed.status_code == 400
