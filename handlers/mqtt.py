@@ -190,13 +190,14 @@ class MqttLink:
         if sensor_id is None:
             return  # not a readings topic: the subscription never sends one
         settings = self.runtime.settings
+        with self.runtime.session(read_only=True) as session:
+            account = device_account(session, sensor_id=sensor_id)
         try:
-            readings = checked_readings(message.payload)
-            with self.runtime.session() as session:
-                account = device_account(session, sensor_id=sensor_id)
+            # As the HTTP push: the key first, then the body, then the readings.
             if account is None:
                 raise Refused("invalid_ingest_key", "the sensor has no ingest key held by an "
                               "active member of its community")
+            readings = checked_readings(message.payload)
             try:
                 ingest_push(self.runtime.telemetry, sensor_id=sensor_id,
                             community_id=account.community_id, readings=readings,
@@ -208,12 +209,13 @@ class MqttLink:
                 raise Refused(error.code, error.detail) from error
             self.stored += len(readings)
         except Refused as refusal:
-            self._refuse(sensor_id, refusal)
+            self._refuse(sensor_id, account.community_id if account else None, refusal)
 
-    def _refuse(self, sensor_id: str, refusal: Refused) -> None:
+    def _refuse(self, sensor_id: str, community_id: int | None, refusal: Refused) -> None:
         """Keep the refusal for operators, tell the device on its refusals topic, count it."""
         with self.runtime.session() as session:
-            kept = record_refusal(session, sensor_id=sensor_id, code=refusal.code,
+            kept = record_refusal(session, sensor_id=sensor_id, community_id=community_id,
+                                  code=refusal.code,
                                   detail=refusal.detail, errors=refusal.errors,
                                   keep=self.runtime.settings.mqtt_refusals_kept)
             received_at = kept.received_at

@@ -203,6 +203,9 @@ class MqttRefusal(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     sensor_id: str = Field(max_length=256, index=True)
+    # The community the device's key writes to; None when the sensor had no usable key.
+    community_id: int | None = Field(default=None, foreign_key="community.id",
+                                     ondelete="CASCADE")
     code: str = Field(max_length=64)
     detail: str = Field(max_length=500)
     errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFound
@@ -65,11 +65,12 @@ def device_account(session: Session, *, sensor_id: str) -> BrokerAccount | None:
     return accounts[0] if accounts else None
 
 
-def record_refusal(session: Session, *, sensor_id: str, code: str, detail: str,
-                   errors: list[dict[str, Any]], keep: int) -> MqttRefusal:
-    """Keep a refused message's reason; only the newest `keep` of the sensor stay."""
-    refusal = MqttRefusal(sensor_id=sensor_id[:256], code=code[:64], detail=detail[:500],
-                          errors=errors[:100])
+def record_refusal(session: Session, *, sensor_id: str, community_id: int | None, code: str,
+                   detail: str, errors: list[dict[str, Any]], keep: int) -> MqttRefusal:
+    """Keep a refused message's reason (with the community its key writes to, if any); only
+    the newest `keep` of the sensor stay."""
+    refusal = MqttRefusal(sensor_id=sensor_id[:256], community_id=community_id,
+                          code=code[:64], detail=detail[:500], errors=errors[:100])
     session.add(refusal)
     session.flush()
     kept = select(MqttRefusal.id).where(MqttRefusal.sensor_id == refusal.sensor_id).order_by(
@@ -79,10 +80,15 @@ def record_refusal(session: Session, *, sensor_id: str, code: str, detail: str,
     return refusal
 
 
-def sensor_refusals(session: Session, *, sensor_id: str) -> list[MqttRefusal]:
-    """The refusals kept for a sensor, newest first."""
-    return list(session.exec(select(MqttRefusal).where(MqttRefusal.sensor_id == sensor_id)
-                             .order_by(col(MqttRefusal.id).desc())).all())
+def sensor_refusals(session: Session, *, sensor_id: str,
+                    community_id: int | None = None) -> list[MqttRefusal]:
+    """The refusals kept for a sensor, newest first; with a community, those of its key
+    and those of no community (the sensor had no usable key), not another community's."""
+    query = select(MqttRefusal).where(MqttRefusal.sensor_id == sensor_id)
+    if community_id is not None:
+        query = query.where(or_(col(MqttRefusal.community_id) == community_id,
+                                col(MqttRefusal.community_id).is_(None)))
+    return list(session.exec(query.order_by(col(MqttRefusal.id).desc())).all())
 
 
 def community_sensor_refusals(session: Session, *, community_id: int,
@@ -90,4 +96,4 @@ def community_sensor_refusals(session: Session, *, community_id: int,
     """The refusals kept for a sensor the community holds (NotFound when it holds none)."""
     if not sensor_holders(session, sensor_ids=[sensor_id], community_id=community_id):
         raise NotFound(f"no sensor {sensor_id!r} in this community", code="sensor_not_found")
-    return sensor_refusals(session, sensor_id=sensor_id)
+    return sensor_refusals(session, sensor_id=sensor_id, community_id=community_id)

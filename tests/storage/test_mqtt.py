@@ -69,13 +69,17 @@ def test_ids_no_broker_can_take_are_left_out() -> None:
 def test_only_the_newest_refusals_of_a_sensor_are_kept(session: Session,
                                                        registry: dict[str, int]) -> None:
     for index in range(5):
-        mqtt.record_refusal(session, sensor_id="sa1", code="bad_request",
+        mqtt.record_refusal(session, sensor_id="sa1", community_id=registry["a"],
+                            code="bad_request",
                             detail=f"refusal {index}", errors=[], keep=3)
-    mqtt.record_refusal(session, sensor_id="sb1", code="readings_refused", detail="other",
+    mqtt.record_refusal(session, sensor_id="sb1", community_id=None, code="readings_refused",
+                        detail="other",
                         errors=[{"index": 0, "code": "invalid_value", "message": "x"}], keep=3)
     session.commit()
     kept = mqtt.sensor_refusals(session, sensor_id="sa1")
     assert [refusal.detail for refusal in kept] == ["refusal 4", "refusal 3", "refusal 2"]
+    # Another community holding a sensor of the same id sees none of community a's.
+    assert mqtt.sensor_refusals(session, sensor_id="sa1", community_id=registry["b"]) == []
     other = mqtt.community_sensor_refusals(session, community_id=registry["b"],
                                            sensor_id="sb1")
     assert [refusal.errors for refusal in other] == [

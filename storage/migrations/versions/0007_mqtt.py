@@ -24,10 +24,12 @@ def upgrade() -> None:
         'mqttrefusal',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('sensor_id', sa.String(length=256), nullable=False),
+        sa.Column('community_id', sa.Integer(), nullable=True),
         sa.Column('code', sa.String(length=64), nullable=False),
         sa.Column('detail', sa.String(length=500), nullable=False),
         sa.Column('errors', sa.JSON(), nullable=False),
         sa.Column('received_at', UTC(), nullable=False),
+        sa.ForeignKeyConstraint(['community_id'], ['community.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_mqttrefusal_sensor_id', 'mqttrefusal', ['sensor_id'])
