@@ -250,6 +250,27 @@ def test_readings_published_while_the_server_is_stopped_are_stored_once_at_start
     second.runtime.close()  # type: ignore[attr-defined]
 
 
+
+def test_a_message_the_store_cannot_take_is_not_acknowledged_and_stored_when_it_can(
+        api: Api, broker_port: int) -> None:
+    keys = provision(api)
+    runtime = api.runtime
+    runtime.telemetry.close()  # every write now fails with telemetry_unavailable
+    device = Device(broker_port, ALPHA_SENSOR, keys[ALPHA_SENSOR])
+    try:
+        device.publish(readings(range(15)))
+        time.sleep(2.5)  # tried, failed, tried again: held, not refused, not acknowledged
+        assert runtime.mqtt.stored == 0 and runtime.mqtt.refused == 0
+        assert device.refusals == []
+        with runtime._telemetry_lock:
+            runtime._telemetry = None  # the next use opens the store again
+        wait_for(lambda: runtime.mqtt.stored == 15)
+        assert [item["value"] for item in stored(api, ALPHA_SENSOR)] == [
+            float(minute) for minute in range(15)]
+    finally:
+        device.close()
+
+
 def server_process(settings: Settings, port: int) -> subprocess.Popen[str]:
     """`commonwatt serve` as a real process with the test's settings."""
     environment = {**os.environ, "COMMONWATT_DATA_DIR": str(settings.data_dir),
