@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     mqtt_refusals_kept: int = Field(
         default=20, ge=1, le=1000, description="Refused MQTT messages kept per sensor.")
     mqtt_workers: int = Field(
-        default=4, ge=1, le=64, description="Threads storing MQTT messages (each sensor's "
+        default=8, ge=1, le=64, description="Threads storing MQTT messages (each sensor's "
         "messages in order, by one of them).")
     balance_min_contributors: int = Field(
         default=3, ge=1, description="The fewest members contributing to an area's or the "
