@@ -100,6 +100,8 @@ def closing_on_shutdown(runtime: Runtime) -> Callable[[Any], AbstractAsyncContex
         await asyncio.to_thread(open_telemetry, runtime)
         # Background jobs: the worker, recovery of what a stop interrupted, the scheduler.
         await asyncio.to_thread(runtime.start_jobs, server=True)
+        # Devices' readings over MQTT, when COMMONWATT_MQTT_URL is set.
+        await asyncio.to_thread(runtime.start_mqtt)
         # What starting made (the spec, its validators, the routes: some 150,000 objects)
         # lives as long as the server: out of the collector's way, a large answer no longer
         # pays for full collections walking it.

@@ -245,6 +245,25 @@ def command_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def command_mqtt_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers.mqtt_broker import sync_broker
+
+    if settings.mqtt_broker_dir is None:
+        raise CliError("set COMMONWATT_MQTT_BROKER_DIR: where Mosquitto's files are written",
+                       exit_code=EXIT_USAGE)
+    runtime = _open_existing_registry(settings)
+    try:
+        devices, reloaded = sync_broker(settings, runtime.engine)
+    finally:
+        runtime.engine.dispose()
+    directory = settings.mqtt_broker_dir.resolve()
+    print(f"wrote {directory / 'passwd'} ({devices} devices), {directory / 'acl'} and "
+          f"{directory / 'mosquitto.conf'}; broker "
+          + ("reloaded" if reloaded else "not reloaded (no COMMONWATT_MQTT_BROKER_PID_FILE, "
+                                         "or no broker running)"))
+    return 0
+
+
 def command_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
     from storage import jobs as job_store
 
@@ -490,6 +509,15 @@ def build_parser() -> argparse.ArgumentParser:
                            "cancel a queued job, or ask a running one to stop")
     jobs_cancel.add_argument("job_id", type=int, metavar="ID", help="the job's id")
     jobs_cancel.set_defaults(run=command_jobs_cancel)
+
+    broker = _command(commands, "mqtt", "the MQTT broker's files")
+    broker_commands = broker.add_subparsers(dest="mqtt_command", required=True,
+                                            metavar="COMMAND")
+    sync = _command(broker_commands, "sync",
+                    "write Mosquitto's password file (hashes of the sensors' ingest keys), ACL "
+                    "and mosquitto.conf into COMMONWATT_MQTT_BROKER_DIR, then send SIGHUP to "
+                    "the broker of COMMONWATT_MQTT_BROKER_PID_FILE")
+    sync.set_defaults(run=command_mqtt_sync)
 
     database = _command(commands, "db", "database maintenance")
     database_commands = database.add_subparsers(dest="db_command", required=True,

@@ -3,6 +3,7 @@ a sensor's ingest key, the ingest keys themselves, and deleting a sensor's readi
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from handlers.access import (
     writable_sensors,
 )
 from handlers.instants import iso, parse_range
+from handlers.mqtt_broker import sync_broker
 from handlers.problems import Problem
 from handlers.runtime import Runtime, current_runtime, in_thread
 from handlers.security import Caller
@@ -32,9 +34,12 @@ from storage.telemetry.ingest import (
     UPLOAD_FORMATS,
     IngestResult,
     ingest_file,
+    ingest_push,
     ingest_table,
     table_from_json,
 )
+
+LOG = logging.getLogger("commonwatt.mqtt")
 
 
 def _answer(result: IngestResult) -> dict[str, Any]:
@@ -121,17 +126,11 @@ async def push_sensor_readings(sensor_id: str, body: dict[str, Any],
                                token_info: dict[str, Any]) -> dict[str, Any]:
     if token_info.get("sensor_id") != sensor_id:
         raise Problem(401, "invalid_ingest_key", "the ingest key is not this sensor's")
-    rows = body["readings"]
-    table = await in_thread(table_from_json, {
-        "sensor_id": sensor_id, "channel": [row["channel"] for row in rows],
-        "ts": [row["ts"] for row in rows], "value": [row["value"] for row in rows]})
     runtime = current_runtime()
     # The key was checked against an active holding of its community: that series is written.
-    community_id = int(token_info["community_id"])
     result = await in_thread(
-        ingest_table, runtime.telemetry, table,
-        authorize=lambda sensor_ids: {sensor_id: community_id} if sensor_id in sensor_ids
-        else {},
+        ingest_push, runtime.telemetry, sensor_id=sensor_id,
+        community_id=int(token_info["community_id"]), readings=body["readings"],
         max_future_ms=runtime.settings.telemetry_max_future_seconds * 1000)
     return _answer(result)
 
@@ -143,8 +142,10 @@ async def create_ingest_key(community_key: str, sensor_id: str,
         assert community.id is not None
         key, plaintext = sensors.rotate_ingest_key(session, community_id=community.id,
                                                    sensor_id=sensor_id)
-        return {"sensor_id": sensor_id, "community": community.key, "key": plaintext,
-                "prefix": key.prefix, "created_at": present.timestamp(key.created_at)}, 201
+        answer = {"sensor_id": sensor_id, "community": community.key, "key": plaintext,
+                  "prefix": key.prefix, "created_at": present.timestamp(key.created_at)}
+    await _sync_broker()
+    return answer, 201
 
 
 async def delete_ingest_key(community_key: str, sensor_id: str,
@@ -153,7 +154,18 @@ async def delete_ingest_key(community_key: str, sensor_id: str,
         community = admin_community(session, caller_of(token_info), community_key, write=True)
         assert community.id is not None
         sensors.delete_ingest_key(session, community_id=community.id, sensor_id=sensor_id)
+    await _sync_broker()
     return None, 204
+
+
+async def _sync_broker() -> None:
+    """After a key change: the MQTT broker's password file from the registry, reloaded (the
+    old key is cut off on MQTT too)."""
+    runtime = current_runtime()
+    try:
+        await in_thread(sync_broker, runtime.settings, runtime.engine)
+    except OSError as error:  # the key is changed; the next sync writes the files
+        LOG.warning("the MQTT broker's files were not written: %s", error)
 
 
 async def delete_readings(sensor_id: str, token_info: dict[str, Any], channel: str | None = None,

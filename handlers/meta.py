@@ -39,6 +39,8 @@ async def get_health(token_info: dict[str, Any] | None = None) -> tuple[dict[str
         telemetry["last_reading_at"] = None if last is None else iso(last)
     body = {"status": "ok" if healthy else "degraded", "version": service_version(),
             "database": database, "telemetry": telemetry}
+    if runtime.mqtt is not None:
+        body["mqtt"] = runtime.mqtt.status()
     return body, status
 
 

@@ -24,6 +24,7 @@ from storage.telemetry.store import TelemetryStore
 
 if TYPE_CHECKING:
     from handlers.jobqueue import JobQueue
+    from handlers.mqtt import MqttLink
 
 SCOPE_KEY = "commonwatt.runtime"
 LOG = logging.getLogger("commonwatt.runtime")
@@ -41,6 +42,7 @@ class Runtime:
     holders: HolderCache = field(default_factory=HolderCache, repr=False)
     _telemetry: TelemetryStore | None = field(default=None, repr=False)
     jobs: JobQueue | None = field(default=None, repr=False)
+    mqtt: MqttLink | None = field(default=None, repr=False)
     _telemetry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -78,6 +80,20 @@ class Runtime:
         self.jobs.start(scheduler=server)
         return self.jobs
 
+    def start_mqtt(self) -> None:
+        """Write the broker's files from the registry (with a broker directory set) and
+        subscribe to the devices' readings (with an MQTT URL set)."""
+        from handlers.mqtt import MqttLink
+        from handlers.mqtt_broker import sync_broker
+
+        try:
+            sync_broker(self.settings, self.engine)
+        except OSError as error:
+            LOG.warning("the MQTT broker's files were not written: %s", error)
+        if self.settings.mqtt_url:
+            self.mqtt = MqttLink(self)
+            self.mqtt.start()
+
     def _assign_legacy_sensors(self, store: TelemetryStore) -> None:
         """Give the sensors of a file written before readings were kept per community to
         their community (see storage.telemetry.legacy); without the registry they stay
@@ -95,7 +111,11 @@ class Runtime:
                  len(assigned), left)
 
     def close(self) -> None:
-        """Stop the jobs, close the telemetry store and the engine's connections; idempotent."""
+        """Stop the MQTT link and the jobs, close the telemetry store and the engine's
+        connections; idempotent."""
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
         if self.jobs is not None:
             self.jobs.stop()
             self.jobs = None

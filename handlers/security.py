@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -116,3 +117,15 @@ def authenticate_ingest_key(api_key: str, required_scopes: Any,
         return None
     return {"sub": f"sensor:{sensor_id}", "sensor_id": sensor_id,
             "community_id": community_id, "auth": "ingest_key"}
+
+
+def authenticate_broker_secret(api_key: str, required_scopes: Any,
+                               request: ConnexionRequest) -> dict[str, Any] | None:
+    """Connexion's check of X-Broker-Secret: the MQTT broker, when the secret is the one of
+    COMMONWATT_MQTT_BROKER_SECRET (none set: nobody is)."""
+    runtime: Runtime = request.scope[SCOPE_KEY]
+    secret = runtime.settings.mqtt_broker_secret
+    if secret is None or not hmac.compare_digest(secret.get_secret_value().encode(),
+                                                 api_key.encode()):
+        return None
+    return {"sub": "mqtt-broker", "auth": "broker_secret"}

@@ -84,6 +84,33 @@ class Settings(BaseSettings):
         "private or link-local addresses (development and tests only).")
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="How long a webhook delivery may take.")
+    mqtt_url: str = Field(
+        default="", pattern=r"^((mqtt|mqtts)://\S+)?$",
+        description="MQTT broker the server subscribes to for device readings: "
+        "mqtt://user:password@host:1883 or mqtts://... (TLS); empty: no MQTT.")
+    mqtt_client_id: str = Field(
+        default="commonwatt-server", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The server's MQTT client id, fixed: its persistent session keeps what "
+        "devices publish while the server is down.")
+    mqtt_ca_file: Path | None = Field(
+        default=None, description="CA certificates checking an mqtts:// broker; unset: the "
+        "system's.")
+    mqtt_broker_dir: Path | None = Field(
+        default=None, description="Where `commonwatt mqtt sync` (and the server, at start and "
+        "on every ingest-key change) writes Mosquitto's password, ACL and configuration "
+        "files; unset: not written.")
+    mqtt_broker_pid_file: Path | None = Field(
+        default=None, description="Mosquitto's pid file: after writing its files, the "
+        "broker is sent SIGHUP to reload them; unset: no reload.")
+    mqtt_broker_secret: SecretStr | None = Field(
+        default=None, min_length=16, description="Secret an HTTP-auth broker (EMQX) sends "
+        "as X-Broker-Secret to the internal MQTT authentication and ACL endpoints; unset: "
+        "those endpoints refuse every call.")
+    mqtt_refusals_kept: int = Field(
+        default=20, ge=1, le=1000, description="Refused MQTT messages kept per sensor.")
+    mqtt_workers: int = Field(
+        default=8, ge=1, le=64, description="Threads storing MQTT messages (each sensor's "
+        "messages in order, by one of them).")
     balance_min_contributors: int = Field(
         default=3, ge=1, description="The fewest members contributing to an area's or the "
         "community's energy balance figures for plain members to see them.")

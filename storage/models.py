@@ -192,6 +192,24 @@ class SensorIngestKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     prefix: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utc_now)
+    # The same secret as an MQTT broker checks it (Mosquitto's PBKDF2-SHA512 `$7$...`),
+    # made when the key is created: the plaintext is never known again. None for keys
+    # created before MQTT came (rotate them to use MQTT).
+    broker_hash: str | None = Field(default=None, max_length=200)
+
+
+class MqttRefusal(SQLModel, table=True):
+    """A message a sensor published over MQTT that was refused; the newest few per sensor."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sensor_id: str = Field(max_length=256, index=True)
+    # The community the device's key writes to; None when the sensor had no usable key.
+    community_id: int | None = Field(default=None, foreign_key="community.id",
+                                     ondelete="CASCADE")
+    code: str = Field(max_length=64)
+    detail: str = Field(max_length=500)
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_column())
+    received_at: datetime = Field(default_factory=utc_now)
 
 
 class Job(SQLModel, table=True):

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from storage.broker_hash import broker_hash
 from storage.errors import NotFound
 from storage.models import Asset, Community, Member, SensorIngestKey
 
@@ -129,6 +130,7 @@ def rotate_ingest_key(session: Session, *, community_id: int,
                                       key_hash="", prefix="")
     key.key_hash = hash_ingest_key(plaintext)
     key.prefix = plaintext[:12]
+    key.broker_hash = broker_hash(plaintext)
     session.add(key)
     session.flush()
     return key, plaintext

@@ -357,6 +357,19 @@ def ingest_table(store: TelemetryStore, staged: pa.Table, *, authorize: Authoriz
         lambda cursor, group: _write_batches(store, cursor, group))
 
 
+def ingest_push(store: TelemetryStore, *, sensor_id: str, community_id: int,
+                readings: list[dict[str, Any]], max_future_ms: int) -> IngestResult:
+    """Store a device push (over HTTP or MQTT): readings of one sensor, each a checked
+    {channel, ts, value}, written to the series of the community whose key let it in."""
+    table = table_from_json({
+        "sensor_id": sensor_id, "channel": [row["channel"] for row in readings],
+        "ts": [row["ts"] for row in readings], "value": [row["value"] for row in readings]})
+    return ingest_table(
+        store, table, max_future_ms=max_future_ms,
+        authorize=lambda sensor_ids: {sensor_id: community_id} if sensor_id in sensor_ids
+        else {})
+
+
 @dataclass
 class _Prepared:
     """A checked batch with storage keys, sorted by (sensor, channel, ts), identities unique."""
