@@ -27,6 +27,10 @@ class RequestIdMiddleware:
         request_id = (incoming if _SAFE_REQUEST_ID.match(incoming) else
                       uuid.uuid4().hex.encode())
         scope["commonwatt.request_id"] = request_id.decode()
+        # Connexion's routing records the operation in scope["extensions"]; made here, that
+        # dict is shared with the copies of the scope it passes on, so the error handlers
+        # (which see this scope) know the operation too, whatever the server.
+        scope.setdefault("extensions", {})
 
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

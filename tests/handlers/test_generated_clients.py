@@ -105,7 +105,8 @@ def test_the_python_client_drives_the_server(python_client: Path, server: DemoSe
         "ingest: 3 accepted",
         "series: 3 points",
         "export: 3 rows",
-        "refusals: 404 asset_not_found, 422 readings_refused (unknown_sensor)",
+        "refusals: 404 asset_not_found, 422 readings_refused (unknown_sensor),"
+        " 422 invalid_request at path/asset_key",
         "ok",
     ]
 

@@ -21,6 +21,7 @@ from commonwatt_client.models import (
     Channel,
     ExportFormat,
     IngestResult,
+    InvalidRequest,
     LoginRequest,
     MemberPage,
     MultiImportReport,
@@ -123,7 +124,13 @@ def refusals(client: AuthenticatedClient) -> None:
     assert refused.refused == 1
     assert refused.errors[0].index == 0
     assert refused.errors[0].code is ReadingRefusalCode.UNKNOWN_SENSOR
-    print(f"refusals: 404 {missing.code}, 422 {refused.code} ({refused.errors[0].code.value})")
+    # A registry route answers as the rec-registry does: 422, each failure located.
+    overlong = get_asset.sync(COMMUNITY, "k" * 200, client=client)
+    assert isinstance(overlong, InvalidRequest), overlong
+    assert overlong.code == "invalid_request"
+    assert [list(failure.loc) for failure in overlong.detail] == [["path", "asset_key"]]
+    print(f"refusals: 404 {missing.code}, 422 {refused.code} ({refused.errors[0].code.value}),"
+          f" 422 {overlong.code} at {'/'.join(map(str, overlong.detail[0].loc))}")
 
 
 def main(base_url: str, email: str, password: str, bundle: str) -> None:
