@@ -235,11 +235,13 @@ def test_patch_community_refusals(api: Api) -> None:
     foreign = api.client.patch("/api/admin/communities/b", json={"name": "x"},
                                headers=api.login("op@a.test"))
     assert foreign.status_code == 404
-    for body in ({"areas": {}}, {"name": ""}, {"name": None}, []):
+    for body in ({"areas": {}}, {"name": ""}, {"name": None}, {"contact": "c@a.test"},
+                 {"legal": []}, {"extra": 1}, []):
         assert invalid_request(api.client.patch(url, json=body, headers=api.admin())), body
     assert api.client.patch(url, json={"name": "x"}).status_code == 401
     member = api.client.patch(url, json={"name": "x"}, headers=api.login("alice@example.org"))
     assert member.status_code == 403
+    assert api.client.get(url, headers=api.admin()).json()["name"] == "Community a"
 
 
 # upsert_topology_node, delete_topology_node

@@ -22,18 +22,6 @@ from tests.clients import (
     node_tool,
 )
 
-# Models named after an inline schema of a registry component (wt-e's registry contract work
-# names them); no other model may be anonymous.
-# Inline schemas still left in the registry's and the jobs' components (the contract work
-# names them next); nothing else may generate an anonymous model.
-REGISTRY_INLINE_SCHEMAS = {
-    "asset_properties", "asset_write_properties", "boundary_source", "free_object_type_0",
-    "import_report_action", "import_report_changes", "import_report_changes_additional_property",
-    "import_request_bundle", "member_detail_asset_counts", "topology_node_type",
-    "user_profile_asset_counts", "asset_upsert_properties", "topology_node_write_type",
-    "community_detail_areas", "job_result_type_0", "job_problem_type_0",
-}
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
@@ -78,7 +66,7 @@ def test_the_python_client_has_a_model_per_component_and_no_anonymous_ones(
                   for name in server.document["components"]["schemas"]}
     assert {"problem", "readings_refused", "reading_refusal", "sensor_metrics",
             "export_format", "bucket_size", "balance_granularity"} <= components
-    assert models - {"__init__"} - components <= REGISTRY_INLINE_SCHEMAS
+    assert models - {"__init__"} - components == set()
     installed = [path.name for path in python_client.glob("commonwatt_client-*.dist-info")]
     assert installed == ["commonwatt_client-2026.11.23.dist-info"]
 
