@@ -35,6 +35,7 @@ class Receiver:
     headers_out: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    started: int = 0
     port: int = 0
     server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +68,9 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 headers = {key.lower(): value for key, value in self.headers.items()}
+                with receiver.arrived:
+                    receiver.started += 1
+                    receiver.arrived.notify_all()
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 with receiver.arrived:
@@ -95,6 +99,16 @@ class Receiver:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+    def wait_started(self, count: int, timeout_s: float = 20) -> None:
+        """Wait until `count` requests began to arrive (before their delay)."""
+        deadline = time.monotonic() + timeout_s
+        with self.arrived:
+            while self.started < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.started} of {count} requests began")
+                self.arrived.wait(left)
 
     def wait_for(self, count: int, timeout_s: float = 20) -> list[Received]:
         """Wait until `count` requests arrived; all of them."""
