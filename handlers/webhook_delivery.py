@@ -116,9 +116,9 @@ def deliver_pending(runtime: Runtime, *, worker: str = "") -> int:
                 delivery, allow_private=settings.webhook_allow_private_targets,
                 timeout_s=settings.webhook_timeout_seconds), due)
             with runtime.session() as session:
-                for delivery, result in zip(due, outcomes, strict=True):
-                    webhook_store.record_attempt(session, delivery_id=delivery.delivery_id,
-                                                 outcome=result, policy=policy)
+                webhook_store.record_attempts(session, outcomes=[
+                    (delivery.delivery_id, result)
+                    for delivery, result in zip(due, outcomes, strict=True)], policy=policy)
                 webhook_store.fan_out(session)  # endpoint.disabled events, if any
             sent += len(due)
             if len(due) < BATCH:
