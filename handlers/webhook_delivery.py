@@ -4,15 +4,17 @@ logged, retried on the configured schedule."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import httpx
 from standardwebhooks import Webhook
 
+from handlers import webhook_http
 from handlers.webhook_targets import TargetRefused, resolve_target
 from storage import webhooks as webhook_store
 
@@ -22,9 +24,6 @@ if TYPE_CHECKING:
 
 USER_AGENT = "CommonWatt-Webhooks"
 BATCH = 100
-# Environment proxies are ignored: a proxy would connect to an address nobody checked.
-CLIENT = httpx.Client(follow_redirects=False, trust_env=False,
-                      limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
 
 
 def retry_policy(settings: Settings) -> webhook_store.RetryPolicy:
@@ -65,35 +64,34 @@ def sign_and_send(due: webhook_store.DueDelivery, *, allow_private: bool,
     body = json.dumps({"type": due.event_type, "timestamp": due.created_at.isoformat(),
                        "data": due.payload}, separators=(",", ":"))
     now = datetime.now(UTC)
-    headers = {"Host": target.host_header(), "Content-Type": "application/json",
-               "User-Agent": USER_AGENT, "webhook-id": due.message_id,
-               "webhook-timestamp": str(int(now.timestamp())),
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+               "webhook-id": due.message_id, "webhook-timestamp": str(int(now.timestamp())),
                "webhook-signature": signature_header(due.secrets, due.message_id, now, body)}
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     try:
-        with CLIENT.stream("POST", target.connect_url(due.url), content=body.encode(),
-                           headers=headers, timeout=timeout_s,
-                           extensions=extensions) as response:
-            answer = _first_bytes(response, webhook_store.BODY_KEPT)
-            status = response.status_code
-    except httpx.TimeoutException:
+        answer = webhook_http.post(target, due.url, body=body.encode(), headers=headers,
+                                   timeout=timeout_s, keep=webhook_store.BODY_KEPT)
+    except TimeoutError:
         return outcome(None, error=f"no answer within {timeout_s:g} s")
-    except httpx.HTTPError as error:
+    except (OSError, http.client.HTTPException) as error:
         return outcome(None, error=f"{type(error).__name__}: {error}"[:300])
+    status, text = answer.status, answer.body.decode("utf-8", errors="replace")
     if 200 <= status < 300:
-        return outcome(status, answer)
+        return outcome(status, text)
     if 300 <= status < 400:
-        return outcome(status, answer, f"HTTP {status} (redirects are not followed)")
-    return outcome(status, answer, f"HTTP {status}")
+        return outcome(status, text, f"HTTP {status} (redirects are not followed)")
+    return outcome(status, text, f"HTTP {status}")
 
 
-def _first_bytes(response: httpx.Response, size: int) -> str:
-    kept = b""
-    for chunk in response.iter_bytes():
-        kept += chunk
-        if len(kept) >= size:
-            break
-    return kept[:size].decode("utf-8", errors="replace")
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _sender_pool(size: int) -> ThreadPoolExecutor:
+    """The process's threads sending deliveries (kept: each keeps its connections)."""
+    with _pools_lock:
+        if size not in _pools:
+            _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhook")
+        return _pools[size]
 
 
 def deliver_pending(runtime: Runtime, *, worker: str = "") -> int:
@@ -104,22 +102,21 @@ def deliver_pending(runtime: Runtime, *, worker: str = "") -> int:
     sent = 0
     with runtime.session() as session:
         webhook_store.fan_out(session)
-    with ThreadPoolExecutor(max_workers=settings.webhook_concurrency,
-                            thread_name_prefix="webhook") as pool:
-        while True:
-            with runtime.session() as session:
-                due = webhook_store.lease_due(session, lease=lease_time(settings),
-                                              worker=worker, limit=BATCH)
-            if not due:
-                return sent
-            outcomes = pool.map(lambda delivery: sign_and_send(
-                delivery, allow_private=settings.webhook_allow_private_targets,
-                timeout_s=settings.webhook_timeout_seconds), due)
-            with runtime.session() as session:
-                webhook_store.record_attempts(session, outcomes=[
-                    (delivery.delivery_id, result)
-                    for delivery, result in zip(due, outcomes, strict=True)], policy=policy)
-                webhook_store.fan_out(session)  # endpoint.disabled events, if any
-            sent += len(due)
-            if len(due) < BATCH:
-                return sent
+    pool = _sender_pool(settings.webhook_concurrency)
+    while True:
+        with runtime.session() as session:
+            due = webhook_store.lease_due(session, lease=lease_time(settings),
+                                          worker=worker, limit=BATCH)
+        if not due:
+            return sent
+        outcomes = pool.map(lambda delivery: sign_and_send(
+            delivery, allow_private=settings.webhook_allow_private_targets,
+            timeout_s=settings.webhook_timeout_seconds), due)
+        with runtime.session() as session:
+            webhook_store.record_attempts(session, outcomes=[
+                (delivery.delivery_id, result)
+                for delivery, result in zip(due, outcomes, strict=True)], policy=policy)
+            webhook_store.fan_out(session)  # endpoint.disabled events, if any
+        sent += len(due)
+        if len(due) < BATCH:
+            return sent

@@ -50,7 +50,7 @@ def test_a_receiver_down_for_a_while_gets_everything_when_back(api: Api,
     failing = eventually(lambda: (lambda items: items if len(items) == 4 and all(
         item["attempts"] >= 2 for item in items) else None)(_messages(api, endpoint)))
     assert {item["status"] for item in failing} == {"failed"}
-    assert all("ConnectError" in item["last_error"] for item in failing)
+    assert all("ConnectionRefusedError" in item["last_error"] for item in failing)
     receiver.up()
     got = receiver.wait_for(4)
     assert all(item.event is not None for item in got)
