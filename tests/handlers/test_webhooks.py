@@ -4,6 +4,7 @@ schedule, logged attempt by attempt, redelivered, replayed; the event catalog.""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import jsonschema
 import pytest
 from sqlmodel import Session, select
 
+from handlers import webhook_targets
 from handlers.settings import Settings
 from handlers.webhook_targets import target_problem
 from storage.models import WebhookDelivery, WebhookOutbox
@@ -447,3 +449,41 @@ def test_the_event_catalog_has_a_schema_for_every_type_and_deliveries_match_it(
     for item in receiver.wait_for(3):
         assert item.event is not None
         jsonschema.validate(item.event, schemas[item.event["type"]])
+
+
+def test_the_address_checked_is_the_address_connected_to(
+        api: Api, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    _communities(api)
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def rebinding(host: str, *args: Any, **kwargs: Any) -> Any:
+        """hooks.example answers loopback once, then a public address (DNS rebinding)."""
+        if host != "hooks.example":
+            return real(host, *args, **kwargs)
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) == 1 else "93.184.215.14"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, args[0]))]
+
+    monkeypatch.setattr(webhook_targets.socket, "getaddrinfo", rebinding)
+    endpoint = _endpoint(api, receiver, url=f"http://hooks.example:{receiver.port}/hook")
+    api.client.post(f"{HOOKS.format(community='alpha')}/{endpoint['id']}/test",
+                    headers=api.admin())
+    got = receiver.wait_for(1)[0]
+    assert lookups == ["hooks.example"]  # resolved once; connected to what was checked
+    assert got.headers["host"] == f"hooks.example:{receiver.port}" and got.event is not None
+
+
+def test_every_resolved_address_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    def mixed(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
+
+    monkeypatch.setattr(webhook_targets.socket, "getaddrinfo", mixed)
+    problem = target_problem("https://public-and-loopback.example/x", allow_private=False)
+    assert problem == ("the host public-and-loopback.example resolves to ::1, "
+                       "a loopback address")
+    target = webhook_targets.resolve_target("https://public-and-loopback.example:8443/x",
+                                            allow_private=True)
+    assert target.address == "93.184.215.14" and target.host_header() == (
+        "public-and-loopback.example:8443")
