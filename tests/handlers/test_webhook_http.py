@@ -24,7 +24,8 @@ HOST = "hooks.example"
 
 
 @pytest.fixture
-def tls_receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[str]]]:
+def tls_receiver(tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[str]]]:
     """An HTTPS server on loopback with a certificate for hooks.example (trusted here only);
     hooks.example resolves to 127.0.0.1. Its port and the Host headers it got."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
