@@ -115,7 +115,8 @@ def deliver_pending(runtime: Runtime, *, worker: str = "") -> int:
         with runtime.session() as session:
             webhook_store.record_attempts(session, outcomes=[
                 (delivery.delivery_id, result)
-                for delivery, result in zip(due, outcomes, strict=True)], policy=policy)
+                for delivery, result in zip(due, outcomes, strict=True)], policy=policy,
+                worker=worker)
             webhook_store.fan_out(session)  # endpoint.disabled events, if any
         sent += len(due)
         if len(due) < BATCH:

@@ -294,19 +294,21 @@ class RetryPolicy:
 
 
 def record_attempt(session: Session, *, delivery_id: int, outcome: AttemptOutcome,
-                   policy: RetryPolicy) -> None:
+                   policy: RetryPolicy, worker: str = "") -> None:
     """Log one attempt and move the delivery on (see record_attempts)."""
-    record_attempts(session, outcomes=[(delivery_id, outcome)], policy=policy)
+    record_attempts(session, outcomes=[(delivery_id, outcome)], policy=policy, worker=worker)
 
 
 def record_attempts(session: Session, *, outcomes: Sequence[tuple[int, AttemptOutcome]],
-                    policy: RetryPolicy) -> None:
+                    policy: RetryPolicy, worker: str = "") -> None:
     """Log attempts and move each delivery on: delivered, failed (retried at the next step
     of the schedule) or dead_letter; a 410 or too long without a success disables the
-    endpoint."""
+    endpoint. A delivery made due again meanwhile (redelivered, replayed: no longer leased
+    by `worker`) keeps its new state; only the attempt is logged."""
     now = utc_now()
     deliveries = {delivery.id: delivery for delivery in session.exec(select(
-        WebhookDelivery).where(col(WebhookDelivery.id).in_([item for item, _ in outcomes])))}
+        WebhookDelivery).where(col(WebhookDelivery.id).in_([item for item, _ in outcomes]))
+        .execution_options(populate_existing=True))}  # leases were written past the ORM
     endpoints = {endpoint.id: endpoint for endpoint in session.exec(select(
         WebhookEndpoint).where(col(WebhookEndpoint.id).in_(
             {delivery.endpoint_id for delivery in deliveries.values()})))}
@@ -321,6 +323,8 @@ def record_attempts(session: Session, *, outcomes: Sequence[tuple[int, AttemptOu
             "response_body": None if outcome.response_body is None
             else outcome.response_body[:BODY_KEPT],
             "error": None if outcome.error is None else outcome.error[:500]})
+        if delivery.leased_by != worker:
+            continue
         delivery.attempts += 1
         delivery.response_status = outcome.response_status
         delivery.last_error = None if outcome.error is None else outcome.error[:500]

@@ -75,15 +75,28 @@ def test_attempts_follow_the_schedule_to_dead_letter_and_are_logged(
     assert delivery.id is not None
     statuses = []
     for _ in range(3):
+        leased = webhook_store.lease_due(session, lease=timedelta(minutes=1), worker="w")
+        assert [due.delivery_id for due in leased] == [delivery.id]
         webhook_store.record_attempt(session, delivery_id=delivery.id, outcome=FAILED,
-                                     policy=POLICY)
+                                     policy=POLICY, worker="w")
         session.commit()
         session.refresh(delivery)
         statuses.append(delivery.status)
     assert statuses == ["failed", "failed", "dead_letter"]
+    webhook_store.redeliver(session, community_id=registry["a"],
+                            endpoint_id=endpoints["a"].id or 0,
+                            message_id=f"msg_{delivery.outbox_id}")
+    session.commit()
+    # An attempt that was under way when the message was redelivered is logged, and the
+    # message stays due again.
+    webhook_store.record_attempt(session, delivery_id=delivery.id, outcome=FAILED,
+                                 policy=POLICY, worker="w")
+    session.commit()
+    session.refresh(delivery)
+    assert delivery.status == "pending" and delivery.attempts == 0
     attempts = session.exec(select(WebhookAttempt)).all()
     assert [(attempt.response_status, attempt.response_body) for attempt in attempts] == [
-        (500, "oops")] * 3
+        (500, "oops")] * 4
     endpoint = session.get(WebhookEndpoint, endpoints["a"].id)
     assert endpoint is not None and endpoint.enabled and endpoint.failing_since is not None
 
