@@ -323,30 +323,32 @@ def record_attempts(session: Session, *, outcomes: Sequence[tuple[int, AttemptOu
             "response_body": None if outcome.response_body is None
             else outcome.response_body[:BODY_KEPT],
             "error": None if outcome.error is None else outcome.error[:500]})
-        if delivery.leased_by != worker:
-            continue
-        delivery.attempts += 1
-        delivery.response_status = outcome.response_status
-        delivery.last_error = None if outcome.error is None else outcome.error[:500]
-        delivery.last_attempt_at, delivery.leased_by = now, None
-        endpoint = endpoints.get(delivery.endpoint_id)
+        count = delivery.attempts + 1
+        values: dict[str, Any] = {
+            "attempts": count, "response_status": outcome.response_status,
+            "last_error": None if outcome.error is None else outcome.error[:500],
+            "last_attempt_at": now, "leased_by": None}
         if outcome.delivered:
-            delivery.status, delivery.delivered_at = DELIVERED, now
-            delivery.next_attempt_at = None
-            if endpoint is not None:
-                endpoint.last_success_at, endpoint.failing_since = now, None
-                session.add(endpoint)
+            values.update(status=DELIVERED, delivered_at=now, next_attempt_at=None)
+        elif count < len(policy.schedule):
+            values.update(status=FAILED,
+                          next_attempt_at=now + timedelta(seconds=policy.schedule[count]))
         else:
-            if delivery.attempts < len(policy.schedule):
-                delivery.status = FAILED
-                delivery.next_attempt_at = now + timedelta(
-                    seconds=policy.schedule[delivery.attempts])
-            else:
-                delivery.status, delivery.next_attempt_at = DEAD_LETTER, None
-            if endpoint is not None:
-                _note_failure(session, endpoint, outcome=outcome, now=now,
-                              disable_after=policy.disable_after)
-        session.add(delivery)
+            values.update(status=DEAD_LETTER, next_attempt_at=None)
+        # Compare and set: a message redelivered or replayed meanwhile keeps its new state.
+        moved = session.execute(update(WebhookDelivery).where(
+            col(WebhookDelivery.id) == delivery_id, col(WebhookDelivery.leased_by) == worker,
+            col(WebhookDelivery.attempts) == delivery.attempts).values(**values)
+            .execution_options(synchronize_session=False))
+        endpoint = endpoints.get(delivery.endpoint_id)
+        if getattr(moved, "rowcount", 0) != 1 or endpoint is None:
+            continue
+        if outcome.delivered:
+            endpoint.last_success_at, endpoint.failing_since = now, None
+            session.add(endpoint)
+        else:
+            _note_failure(session, endpoint, outcome=outcome, now=now,
+                          disable_after=policy.disable_after)
     if attempts:
         session.execute(insert(WebhookAttempt), attempts)
 
@@ -426,9 +428,14 @@ def list_attempts(session: Session, *, community_id: int, endpoint_id: int, mess
                     key_of=lambda attempt: attempt.id)
 
 
-def _due_again(delivery: WebhookDelivery, now: datetime) -> None:
-    delivery.status, delivery.attempts, delivery.next_attempt_at = PENDING, 0, now
-    delivery.leased_by = None
+def _make_due(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Due now with a fresh schedule; every column written, so that no concurrent attempt's
+    outcome (see record_attempts) can leave half of it."""
+    if delivery_ids:
+        session.execute(update(WebhookDelivery).where(
+            col(WebhookDelivery.id).in_(list(delivery_ids)))
+            .values(status=PENDING, attempts=0, next_attempt_at=now, leased_by=None)
+            .execution_options(synchronize_session=False))
 
 
 def redeliver(session: Session, *, community_id: int, endpoint_id: int,
@@ -436,9 +443,9 @@ def redeliver(session: Session, *, community_id: int, endpoint_id: int,
     """Send one message again, now, with a fresh retry schedule (its log stays)."""
     delivery, event = get_message(session, community_id=community_id,
                                   endpoint_id=endpoint_id, message_id=message_id)
-    _due_again(delivery, utc_now())
-    session.add(delivery)
-    session.flush()
+    assert delivery.id is not None
+    _make_due(session, [delivery.id], utc_now())
+    session.refresh(delivery)
     session.info[EVENTS_WRITTEN] = True
     return delivery, event
 
@@ -456,12 +463,12 @@ def replay_since(session: Session, *, community_id: int, endpoint_id: int,
         select(WebhookDelivery).where(
             WebhookDelivery.endpoint_id == endpoint_id,
             col(WebhookDelivery.outbox_id).in_([event.id for event in events]))).all()}
+    _make_due(session, [delivery.id for delivery in existing.values() if delivery.id], now)
     for event in events:
         assert event.id is not None and endpoint.id is not None
-        delivery = existing.get(event.id) or WebhookDelivery(outbox_id=event.id,
-                                                             endpoint_id=endpoint.id)
-        _due_again(delivery, now)
-        session.add(delivery)
+        if event.id not in existing:
+            session.add(WebhookDelivery(outbox_id=event.id, endpoint_id=endpoint.id,
+                                        next_attempt_at=now))
     session.flush()
     session.info[EVENTS_WRITTEN] = True
     return len(events)

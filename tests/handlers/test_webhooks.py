@@ -390,7 +390,10 @@ def test_replay_sends_everything_since_a_time_again(api: Api, receiver: Receiver
                                json={"since": middle.isoformat()})
     assert replayed.status_code == 202, replayed.text
     assert replayed.json()["queued"] == 2
-    again = receiver.wait_for(5)[3:]
+    try:
+        again = receiver.wait_for(5)[3:]
+    except TimeoutError:
+        raise AssertionError(_messages(api, endpoint)) from None
     assert sorted(item.headers["webhook-id"] for item in again) == sorted(
         item.headers["webhook-id"] for item in first[1:])
     assert api.client.post(f"{one}/replay", headers=api.admin(),
