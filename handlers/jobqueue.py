@@ -21,6 +21,7 @@ from handlers.job_work import GROUP_KINDS, KIND_GROUP, run_job
 from handlers.settings import Settings
 from handlers.webhook_delivery import deliver_pending
 from storage import jobs as job_store
+from storage import webhooks as webhook_store
 from storage.models import utc_now
 from storage.telemetry.compaction import days_to_compact, unsorted_blocks
 
@@ -103,7 +104,7 @@ class JobQueue:
 
     def _deliver_webhooks(self) -> None:
         try:
-            deliver_pending(self.runtime)
+            deliver_pending(self.runtime, worker=self.worker_id)
         except Exception:
             LOG.exception("webhook deliveries")
 
@@ -142,9 +143,12 @@ class JobQueue:
             job_store.recover_interrupted(session, is_gone=process_gone,
                                           fails_when_interrupted=FAILS_WHEN_INTERRUPTED)
             queued = [(job.id, job.kind) for job in job_store.queued_jobs(session)]
+            released = webhook_store.release_leases(session, is_gone=process_gone)
         for job_id, kind in queued:
             assert job_id is not None
             self.send(job_id, kind)
+        if released:
+            self.wake_webhooks()
 
     def join(self, timeout_s: float = 30) -> None:
         """Wait until every sent message was processed (the embedded broker; for tests)."""
@@ -171,12 +175,18 @@ class JobQueue:
         settings = self.runtime.settings
         compact_every = settings.telemetry_compact_interval_seconds
         sweep_every = settings.job_sweep_interval_seconds
+        poll_every = settings.webhook_poll_interval_seconds
         tick = min(sweep_every, compact_every) if compact_every > 0 else sweep_every
+        tick = min(tick, poll_every)
         next_compaction = time.monotonic() + compact_every
         next_sweep = time.monotonic()
+        next_poll = time.monotonic()
         while not self._stopping.wait(tick):
             now = time.monotonic()
             try:
+                if now >= next_poll:
+                    next_poll = now + poll_every
+                    self.poll_webhooks()
                 if compact_every > 0 and now >= next_compaction:
                     next_compaction = now + compact_every
                     self.schedule_compaction()
@@ -185,6 +195,17 @@ class JobQueue:
                     self.sweep()
             except Exception:
                 LOG.exception("job scheduler")
+
+    def poll_webhooks(self) -> bool:
+        """Wake the deliveries up when events wait to be fanned out or a delivery's (retry)
+        time has come; whether it did."""
+        with self.runtime.session(read_only=True) as session:
+            due_at = webhook_store.next_due_at(session)
+            waiting = webhook_store.has_undispatched_events(session)
+        if waiting or (due_at is not None and due_at <= utc_now()):
+            self.wake_webhooks()
+            return True
+        return False
 
     def schedule_compaction(self) -> int | None:
         """Queue a compaction job when the telemetry store has quiet days or unsorted rollup
@@ -214,6 +235,7 @@ class JobQueue:
             # A worker process of this host that died mid-job: its imports end failed.
             job_store.recover_interrupted(session, is_gone=process_gone,
                                           fails_when_interrupted=FAILS_WHEN_INTERRUPTED)
+            webhook_store.release_leases(session, is_gone=process_gone)
             for job in job_store.expired_result_files(session):
                 (results / str(job.result_file)).unlink(missing_ok=True)
                 job_store.forget_result_file(session, job=job)

@@ -21,6 +21,7 @@ from storage.grants import WriteGrants
 from storage.holders import HolderCache
 from storage.telemetry.legacy import assign_legacy_sensors
 from storage.telemetry.store import TelemetryStore
+from storage.webhooks import EVENTS_WRITTEN
 
 if TYPE_CHECKING:
     from handlers.jobqueue import JobQueue
@@ -136,6 +137,8 @@ class Runtime:
             read_only = _current_method() in SAFE_METHODS
         with session_scope(self.engine, read_only=read_only) as session:
             yield session
+        if session.info.get(EVENTS_WRITTEN) and self.jobs is not None:
+            self.jobs.wake_webhooks()  # the committed events' deliveries are due now
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})

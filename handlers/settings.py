@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,7 +84,22 @@ class Settings(BaseSettings):
         default=False, description="Allow webhook endpoints on http:// and on loopback, "
         "private or link-local addresses (development and tests only).")
     webhook_timeout_seconds: float = Field(
-        default=10.0, gt=0, le=60, description="How long a webhook delivery may take.")
+        default=15.0, gt=0, le=60, description="How long a webhook delivery may take.")
+    webhook_retry_schedule_seconds: list[Annotated[float, Field(ge=0)]] = Field(
+        default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1, max_length=20,
+        description="Waits before each attempt of a webhook delivery (Standard Webhooks: "
+        "immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); after the last, dead letter.")
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86_400, gt=0, description="An endpoint without a successful delivery "
+        "for this long is disabled.")
+    webhook_secret_overlap_seconds: float = Field(
+        default=86_400, ge=0, description="How long a rotated webhook secret keeps signing "
+        "beside the new one.")
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Webhook deliveries a worker sends at once.")
+    webhook_poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the server's scheduler looks for webhook "
+        "deliveries whose retry time has come.")
     mqtt_url: str = Field(
         default="", pattern=r"^((mqtt|mqtts)://\S+)?$",
         description="MQTT broker the server subscribes to for device readings: "

@@ -1,108 +1,123 @@
-"""Sending the outbox: deliveries fanned out to endpoints, POSTed signed with Standard
-Webhooks (webhook-id, webhook-timestamp, webhook-signature), retried with doubling waits."""
+"""Sending the outbox: events fanned out to endpoints, POSTed signed with Standard Webhooks
+(webhook-id, webhook-timestamp, webhook-signature) to the checked address, every attempt
+logged, retried on the configured schedule."""
 
 from __future__ import annotations
 
-import ipaddress
+import http.client
 import json
-import socket
-import urllib.error
-import urllib.request
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from standardwebhooks import Webhook
 
+from handlers import webhook_http
+from handlers.webhook_targets import TargetRefused, resolve_target
 from storage import webhooks as webhook_store
 
 if TYPE_CHECKING:
     from handlers.runtime import Runtime
+    from handlers.settings import Settings
 
-LEASE = timedelta(minutes=2)
 USER_AGENT = "CommonWatt-Webhooks"
+BATCH = 100
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a place to go: it could lead to an internal address."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-OPENER = urllib.request.build_opener(_NoRedirects)
+def retry_policy(settings: Settings) -> webhook_store.RetryPolicy:
+    """The retry schedule and the endpoint-disabling delay the settings name."""
+    return webhook_store.RetryPolicy(
+        schedule=tuple(settings.webhook_retry_schedule_seconds),
+        disable_after=timedelta(seconds=settings.webhook_disable_after_seconds))
 
 
-def url_problem(url: str, *, allow_private: bool) -> str | None:
-    """Why an endpoint URL is refused (None: it is fine): https only (http too when private
-    targets are allowed), a host, and a port that is a number."""
-    try:
-        parts = urlsplit(url)
-        hostname, _port = parts.hostname, parts.port
-    except ValueError:  # a bracketed host that is no IPv6 address, a port that is no number
-        return "the URL is not a valid URL"
-    schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes:
-        return f"the URL must start with {' or '.join(scheme + '://' for scheme in schemes)}"
-    if not hostname:
-        return "the URL names no host"
-    return None
+def lease_time(settings: Settings) -> timedelta:
+    """How long a worker holds a delivery: its timeout plus a margin."""
+    return timedelta(seconds=settings.webhook_timeout_seconds + 30)
 
 
-def target_problem(url: str, *, allow_private: bool) -> str | None:
-    """Why a delivery may not go to this URL now: a refused URL, a host that does not
-    resolve, or one resolving to a loopback, private, link-local or reserved address."""
-    problem = url_problem(url, allow_private=allow_private)
-    if problem or allow_private:
-        return problem
-    parts = urlsplit(url)
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except OSError:
-        return "the host does not resolve"
-    for address in addresses:
-        if not ipaddress.ip_address(str(address).split("%")[0]).is_global:
-            return "the host resolves to an address that is not public"
-    return None
+def signature_header(secrets: tuple[str, ...], message_id: str, when: datetime,
+                     body: str) -> str:
+    """`v1,<sig>` for every signing secret, space-separated (a receiver accepts any)."""
+    return " ".join(Webhook(secret).sign(message_id, when, body) for secret in secrets)
 
 
 def sign_and_send(due: webhook_store.DueDelivery, *, allow_private: bool,
-                  timeout_s: float) -> tuple[bool, int | None, str | None]:
-    """POST one delivery; (delivered, the answer's status, the error)."""
-    problem = target_problem(due.url, allow_private=allow_private)
-    if problem:
-        return False, None, problem
+                  timeout_s: float) -> webhook_store.AttemptOutcome:
+    """POST one delivery to the address its URL resolves to (checked first); the outcome."""
+    started = time.monotonic()
+
+    def outcome(status: int | None, body: str | None = None,
+                error: str | None = None) -> webhook_store.AttemptOutcome:
+        delivered = status is not None and 200 <= status < 300
+        return webhook_store.AttemptOutcome(
+            delivered=delivered, response_status=status,
+            latency_ms=int((time.monotonic() - started) * 1000), response_body=body,
+            error=error)
+
+    try:
+        target = resolve_target(due.url, allow_private=allow_private)
+    except TargetRefused as refused:
+        return outcome(None, error=str(refused))
     body = json.dumps({"type": due.event_type, "timestamp": due.created_at.isoformat(),
                        "data": due.payload}, separators=(",", ":"))
     now = datetime.now(UTC)
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                "webhook-id": due.message_id, "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": Webhook(due.secret).sign(due.message_id, now, body)}
-    request = urllib.request.Request(due.url, data=body.encode(), headers=headers,  # noqa: S310
-                                     method="POST")
+               "webhook-signature": signature_header(due.secrets, due.message_id, now, body)}
     try:
-        with OPENER.open(request, timeout=timeout_s) as response:
-            status = int(response.status)
-            return 200 <= status < 300, status, None if status < 300 else f"HTTP {status}"
-    except urllib.error.HTTPError as error:
-        return False, error.code, f"HTTP {error.code}"
-    except (urllib.error.URLError, OSError) as error:
-        return False, None, str(getattr(error, "reason", error))[:300]
+        answer = webhook_http.post(target, due.url, body=body.encode(), headers=headers,
+                                   timeout=timeout_s, keep=webhook_store.BODY_KEPT)
+    except TimeoutError:
+        return outcome(None, error=f"no answer within {timeout_s:g} s")
+    except (OSError, http.client.HTTPException) as error:
+        return outcome(None, error=f"{type(error).__name__}: {error}"[:300])
+    status, text = answer.status, answer.body.decode("utf-8", errors="replace")
+    if 200 <= status < 300:
+        return outcome(status, text)
+    if 300 <= status < 400:
+        return outcome(status, text, f"HTTP {status} (redirects are not followed)")
+    return outcome(status, text, f"HTTP {status}")
 
 
-def deliver_pending(runtime: Runtime) -> int:
-    """Fan new events out, then send every delivery that is due; how many were sent."""
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _sender_pool(size: int) -> ThreadPoolExecutor:
+    """The process's threads sending deliveries (kept: each keeps its connections)."""
+    with _pools_lock:
+        if size not in _pools:
+            _pools[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhook")
+        return _pools[size]
+
+
+def deliver_pending(runtime: Runtime, *, worker: str = "") -> int:
+    """Fan new events out, then send every delivery that is due, several at once, logging
+    each attempt; how many were sent."""
     settings = runtime.settings
+    policy = retry_policy(settings)
+    sent = 0
     with runtime.session() as session:
         webhook_store.fan_out(session)
-    with runtime.session() as session:
-        due = webhook_store.lease_due(session, lease=LEASE)
-    for delivery in due:
-        delivered, status, error = sign_and_send(
-            delivery, allow_private=settings.webhook_allow_private_targets,
-            timeout_s=settings.webhook_timeout_seconds)
+    pool = _sender_pool(settings.webhook_concurrency)
+    while True:
         with runtime.session() as session:
-            webhook_store.record_attempt(session, delivery_id=delivery.delivery_id,
-                                         delivered=delivered, response_status=status,
-                                         error=error)
-    return len(due)
+            due = webhook_store.lease_due(session, lease=lease_time(settings),
+                                          worker=worker, limit=BATCH)
+        if not due:
+            return sent
+        outcomes = pool.map(lambda delivery: sign_and_send(
+            delivery, allow_private=settings.webhook_allow_private_targets,
+            timeout_s=settings.webhook_timeout_seconds), due)
+        with runtime.session() as session:
+            webhook_store.record_attempts(session, outcomes=[
+                (delivery.delivery_id, result)
+                for delivery, result in zip(due, outcomes, strict=True)], policy=policy,
+                worker=worker)
+            webhook_store.fan_out(session)  # endpoint.disabled events, if any
+        sent += len(due)
+        if len(due) < BATCH:
+            return sent

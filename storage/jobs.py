@@ -13,6 +13,7 @@ from sqlmodel import Session, col, or_, select
 from storage.errors import Conflict, NotFound
 from storage.models import Job, utc_now
 from storage.pagination import Page, paginate
+from storage.webhooks import community_id_of, record_event
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued", "running", "succeeded", "failed", "cancelled")
@@ -135,12 +136,28 @@ def cancel_requested(session: Session, *, job_id: int) -> bool:
     return job is None or job.cancel_requested
 
 
-def _finish(job: Job, status: str, message: str) -> None:
+def _finish(job: Job, status: str, message: str, session: Session | None = None) -> None:
     job.status = status
     job.finished_at = utc_now()
     job.arguments = None
     job.progress_message = message[:500]
     job.log = [*job.log, _entry(message)][-LOG_ENTRIES:]
+    if session is not None and status in (SUCCEEDED, FAILED):
+        _announce(session, job)
+
+
+def _announce(session: Session, job: Job) -> None:
+    """job.succeeded or job.failed in the outbox, in the transaction that ends the job (for
+    a community's jobs: events go to a community's endpoints)."""
+    if job.community_key is None:
+        return
+    community_id = community_id_of(session, job.community_key)
+    if community_id is None:
+        return
+    record_event(session, community_id=community_id, event_type=f"job.{job.status}", payload={
+        "community": job.community_key, "job_id": job.id, "kind": job.kind,
+        "status": job.status, "message": job.progress_message,
+        "code": (job.problem or {}).get("code")})
 
 
 def succeed_job(session: Session, *, job_id: int, result: dict[str, Any], message: str,
@@ -153,7 +170,7 @@ def succeed_job(session: Session, *, job_id: int, result: dict[str, Any], messag
     job.result_file = result_file
     job.result_expires_at = expires_at
     job.progress = 100
-    _finish(job, SUCCEEDED, message)
+    _finish(job, SUCCEEDED, message, session)
     session.add(job)
 
 
@@ -164,7 +181,7 @@ def end_job(session: Session, *, job_id: int, status: str, problem: dict[str, An
     if job is None or job.status in FINISHED:
         return
     job.problem = problem
-    _finish(job, status, message)
+    _finish(job, status, message, session)
     session.add(job)
 
 
@@ -182,7 +199,8 @@ def recover_interrupted(session: Session, *, is_gone: Callable[[str], bool],
                            "code": "interrupted",
                            "detail": "the process running the job stopped before it ended; "
                                      "nothing of it was written (it ran in one transaction)"}
-            _finish(job, FAILED, "interrupted: its process stopped; nothing was written")
+            _finish(job, FAILED, "interrupted: its process stopped; nothing was written",
+                    session)
         else:
             job.status = QUEUED
             job.claimed_by = None

@@ -19,6 +19,7 @@ from storage.graph import BUNDLE_SHAPE_KEY
 from storage.models import Area, Asset, DeliveryPoint, Member, utc_now
 from storage.pagination import Page, paginate
 from storage.positions import next_position
+from storage.webhooks import community_key_of, record_event
 
 # What a member update may change; `type` and `did` may be set to None.
 ACTIVE = "active"
@@ -217,7 +218,17 @@ def create_member(
     with _unique_guard(session, community_id=community_id, member_id=None, key=key,
                        user_id=user_id, did=did):
         session.add(member)
+    _announce(session, member, "member.created")
     return member
+
+
+def _announce(session: Session, member: Member, event_type: str,
+              **more: Any) -> None:
+    """The member's event in the outbox, in the change's transaction."""
+    record_event(session, community_id=member.community_id, event_type=event_type, payload={
+        "community": community_key_of(session, member.community_id), "member": member.key,
+        "user_id": member.user_id, "name": member.name, "role": member.role,
+        "area": member.area, "status": member.status, **more})
 
 
 def update_member(
@@ -257,6 +268,7 @@ def update_member(
             setattr(member, name, value)
         member.updated_at = utc_now()
         session.add(member)
+    _announce(session, member, "member.updated", changed=sorted(changes))
     return member
 
 
@@ -303,12 +315,15 @@ def _listed(what: str, values: set[str]) -> str:
     return f"{what}s {', '.join(repr(value) for value in shown)}{more} are"
 
 
-def _set_status(session: Session, member: Member, status: str) -> None:
+def _set_status(session: Session, member: Member, status: str, *,
+                event_type: str = "member.updated") -> None:
     if member.status != status:
         member.status = status
         member.updated_at = utc_now()
         session.add(member)
         session.flush()
+        extra = {"purged": False} if event_type == "member.deleted" else {"changed": ["status"]}
+        _announce(session, member, event_type, **extra)
 
 
 def delete_member(
@@ -322,7 +337,7 @@ def delete_member(
     """
     member = get_member(session, community_id=community_id, key=key)
     if not purge:
-        _set_status(session, member, "inactive")
+        _set_status(session, member, "inactive", event_type="member.deleted")
         return {"purged": False, "status": member.status, "assets_removed": 0,
                 "erased_sensor_ids": []}
     removed = len(session.exec(select(Asset.id).where(Asset.member_id == member.id)).all())
@@ -331,6 +346,7 @@ def delete_member(
         if sensor_id is not None)
     session.execute(delete(Asset).where(col(Asset.member_id) == member.id))
     session.execute(delete(DeliveryPoint).where(col(DeliveryPoint.member_id) == member.id))
+    _announce(session, member, "member.deleted", purged=True)
     session.delete(member)
     session.flush()
     return {"purged": True, "status": None, "assets_removed": removed,

@@ -249,9 +249,17 @@ class WebhookEndpoint(SQLModel, table=True):
     url: str = Field(max_length=2000)
     description: str | None = Field(default=None, max_length=500)
     event_types: list[str] = Field(default_factory=list, sa_column=json_column())
-    # Kept as given: signing needs it. Shown once, at creation.
+    # Kept as given: signing needs it. Shown once, at creation (or rotation).
     secret: str = Field(max_length=100)
     created_at: datetime = Field(default_factory=utc_now)
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    # After a rotation the old secret signs beside the new one until it expires.
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = None
+    last_success_at: datetime | None = None
+    # The first failure since the last success: too old, and the endpoint is disabled.
+    failing_since: datetime | None = None
 
 
 class WebhookOutbox(SQLModel, table=True):
@@ -273,9 +281,24 @@ class WebhookDelivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     outbox_id: int = Field(foreign_key="webhookoutbox.id", ondelete="CASCADE", index=True)
     endpoint_id: int = Field(foreign_key="webhookendpoint.id", ondelete="CASCADE", index=True)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default_factory=utc_now, index=True)
     response_status: int | None = None
     last_error: str | None = Field(default=None, max_length=500)
     delivered_at: datetime | None = None
+    # The worker sending it now (host:pid): a stopped process's leases are released.
+    leased_by: str | None = Field(default=None, max_length=300)
+    last_attempt_at: datetime | None = None
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try of a delivery: what the endpoint answered, how fast, or what went wrong."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhookdelivery.id", ondelete="CASCADE", index=True)
+    attempted_at: datetime = Field(default_factory=utc_now)
+    response_status: int | None = None
+    latency_ms: int = 0
+    response_body: str | None = Field(default=None, max_length=1024)
+    error: str | None = Field(default=None, max_length=500)

@@ -32,6 +32,8 @@ PUBLIC = {
     ("POST", "/auth/login"): [],
     ("GET", "/health"): [{"bearerAuth": []}, {}],  # the details for an authenticated caller
     ("POST", "/webhook/sensors/{sensor_id}"): [{"ingestKey": []}],  # a device: its sensor's key
+    # The webhook event catalog is public, as the document holding the same schemas is.
+    ("GET", "/webhooks/event-types"): [],
 }
 
 
