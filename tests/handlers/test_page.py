@@ -100,6 +100,11 @@ class Watcher:
             self.series.append(parse_qs(urlparse(response.url).query))
 
 
+def span(query: dict[str, list[str]]) -> timedelta:
+    """The time range a series request asked for."""
+    return datetime.fromisoformat(query["to"][0]) - datetime.fromisoformat(query["from"][0])
+
+
 def log_in(page: Any, root: str, email: str, password: str) -> None:
     page.goto(f"{root}/?month={MONTH}")
     page.get_by_label("Email").fill(email)
@@ -149,8 +154,6 @@ def test_the_page_draws_the_balance_and_dashboards(server: DemoServer) -> None:
             line.get_by_role("button", name="Zoom in").click()
             expect(line).not_to_have_attribute("data-from", before["from"][0])
             after = watcher.series[asked]
-            span = (lambda query: datetime.fromisoformat(query["to"][0])
-                    - datetime.fromisoformat(query["from"][0]))
             assert span(after) == span(before) / 2
             assert after["max_points"] == [line.get_attribute("data-max-points")]
             assert int(line.get_attribute("data-drawn") or 0) > 0
