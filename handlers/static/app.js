@@ -135,10 +135,21 @@ function zoomable(figure, widget) {
   const zoomOut = element("button", { type: "button" }, "Zoom out");
   zoomIn.addEventListener("click", () => zoom(0.5));
   zoomOut.addEventListener("click", () => zoom(2));
-  figure.addEventListener("wheel", (event) => {
+  // The wheel zooms only a chart that has the focus (click it or Tab to it), so scrolling
+  // the page over a chart still scrolls; with the focus, + and - zoom too.
+  const chart = figure.querySelector(".chart");
+  chart.tabIndex = 0;
+  chart.setAttribute("aria-label", "Chart: + zooms in, - zooms out");
+  chart.addEventListener("wheel", (event) => {
+    if (document.activeElement !== chart) return;
     event.preventDefault();
     zoom(event.deltaY < 0 ? 0.5 : 2);
   }, { passive: false });
+  chart.addEventListener("click", () => chart.focus());
+  chart.addEventListener("keydown", (event) => {
+    if (event.key === "+" || event.key === "=") zoom(0.5);
+    else if (event.key === "-") zoom(2);
+  });
   buttons.append(zoomIn, zoomOut);
   figure.append(buttons);
 }

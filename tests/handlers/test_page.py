@@ -157,6 +157,13 @@ def test_the_page_draws_the_balance_and_dashboards(server: DemoServer) -> None:
             assert span(after) == span(before) / 2
             assert after["max_points"] == [line.get_attribute("data-max-points")]
             assert int(line.get_attribute("data-drawn") or 0) > 0
+            line.locator(".chart").focus()
+            page.keyboard.press("-")  # zoom out from the keyboard
+            for _ in range(100):
+                if len(watcher.series) > asked + 1:
+                    break
+                page.wait_for_timeout(100)
+            assert span(watcher.series[asked + 1]) == span(before)
 
             page.reload()
             page.wait_for_selector("body[data-ready=true]", timeout=30_000)
