@@ -50,6 +50,11 @@ function monthRange() {
 // ---- charts -------------------------------------------------------------------------------
 
 function stackedBars(container, periods, label) {
+  if (!periods.length) {
+    container.replaceChildren(element("p", {}, "No periods to draw (none, or withheld)."));
+    container.dataset.drawn = "0";
+    return;
+  }
   const width = Math.max(200, Math.round(container.clientWidth || 600));
   const height = 200;
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",

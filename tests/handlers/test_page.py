@@ -181,6 +181,7 @@ def test_the_page_draws_the_balance_and_dashboards(server: DemoServer) -> None:
             expect(member_page.locator("#community option")).to_have_count(1)
             expect(member_page.locator("#balance-members tbody tr")).to_have_count(1)
             expect(member_page.locator("#balance-members tbody th")).to_have_text("rossi")
+            expect(member_page.locator("#balance-chart")).to_contain_text("withheld")
             expect(member_page.locator("#new-sensor option")).to_have_text(
                 ["sens-0010 (rossi)"])
             expect(member_page.locator("#dashboard option")).to_have_count(0)
