@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 import openapi
 from bundles.errors import BundleError, BundleRefused, BundleTooLarge, CommunityExists
 from handlers.validation import RequestInvalid, failure
-from storage.errors import Conflict, Invalid, InvalidCursor, NotFound, StorageError
+from storage.errors import Conflict, Forbidden, Invalid, InvalidCursor, NotFound, StorageError
 from storage.telemetry.errors import (
     MalformedUpload,
     QueryTooLarge,
@@ -171,6 +171,8 @@ def as_problem(error: Exception) -> Problem:
         return Problem(404, error.code, error.detail)
     if isinstance(error, InvalidCursor):
         return Problem(400, error.code, error.detail)
+    if isinstance(error, Forbidden):
+        return Problem(403, error.code, error.detail)
     if isinstance(error, Conflict):
         return Problem(409, error.code, error.detail)
     if isinstance(error, Invalid):

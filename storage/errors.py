@@ -37,3 +37,9 @@ class InvalidCursor(StorageError):
     """A pagination cursor that this server did not issue."""
 
     code = "invalid_cursor"
+
+
+class Forbidden(StorageError):
+    """The caller sees the object but may not change it."""
+
+    code = "forbidden"

@@ -302,3 +302,35 @@ class WebhookAttempt(SQLModel, table=True):
     latency_ms: int = 0
     response_body: str | None = Field(default=None, max_length=1024)
     error: str | None = Field(default=None, max_length=500)
+
+
+class Dashboard(SQLModel, table=True):
+    """A saved dashboard: its owner's, and readable by a community's members when shared."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="user.id", ondelete="CASCADE", index=True)
+    community_id: int | None = Field(default=None, foreign_key="community.id",
+                                     ondelete="CASCADE", index=True)
+    name: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class DashboardWidget(SQLModel, table=True):
+    """A chart or card of a dashboard, at its place on the dashboard's grid."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dashboard_id: int = Field(foreign_key="dashboard.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=16)
+    title: str | None = Field(default=None, max_length=200)
+    x: int
+    y: int
+    w: int
+    h: int
+    window: str = Field(max_length=16)
+    sensors: list[str] = Field(default_factory=list, sa_column=json_column())
+    channel: str | None = Field(default=None, max_length=64)
+    minimum: float | None = None
+    maximum: float | None = None
+    community_key: str | None = Field(default=None, max_length=128)

@@ -81,9 +81,14 @@ def _walk(node: object) -> list[object]:
     return []
 
 
-def test_the_index_links_to_where_to_start_and_the_root_redirects_to_it(api: Api) -> None:
+def test_the_index_links_to_where_to_start_and_the_root_serves_the_page(api: Api) -> None:
     root = api.client.get("/", follow_redirects=False)
-    assert root.status_code == 308 and root.headers["location"] == "/api/"
+    assert root.status_code == 200 and root.headers["content-type"].startswith("text/html")
+    assert 'src="/static/app.js"' in root.text
+    assert api.client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+    assert api.client.get("/static/../pyproject.toml").status_code == 404
+    bare = api.client.get("/api", follow_redirects=False)
+    assert bare.status_code == 308 and bare.headers["location"] == "/api/"
     index = api.client.get("/api/")
     assert index.status_code == 200
     body = index.json()
