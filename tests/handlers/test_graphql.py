@@ -267,3 +267,76 @@ def test_the_sdl_matches_its_snapshot() -> None:
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(printed, encoding="utf-8")
     assert SNAPSHOT.read_text(encoding="utf-8") == printed
+
+
+BIG_QUERY = """query($from: DateTime!, $to: DateTime!) { community(key: "big") {
+  sensors(first: 1000) { nodes { id latest(channel: power) { ts value }
+    aggregates(channel: power, bucket: HOUR, from: $from, to: $to) { start avg max } } } } }"""
+
+
+def big_community(members: int = 40, per_member: int = 20) -> dict[str, Any]:
+    """A community of members * per_member meters, in two areas (the benchmark's too)."""
+    document = community_doc("big", {
+        f"p{index}": member_doc(f"p{index}", user_id=f"p{index}@big.test", role="prosumer",
+                                sensors=tuple(f"big-{index}-{meter}"
+                                              for meter in range(per_member)))
+        for index in range(members)})
+    return document
+
+
+def big_readings(sensor_ids: list[str]) -> list[dict[str, Any]]:
+    """One power reading an hour through the day, for each sensor."""
+    return [
+        {"sensor_id": sensor, "channel": "power", "ts": f"{DAY}T{hour:02d}:30:00Z",
+         "value": float(index + hour)}
+        for index, sensor in enumerate(sensor_ids) for hour in range(24)]
+
+
+def test_800_sensors_with_latest_and_a_days_hours_run_a_bounded_number_of_queries(
+        api: Api) -> None:
+    document = big_community()
+    sensors = sorted(meter["sensor_id"] for member in document["members"].values()
+                     for meter in member["assets"]["meter"].values())
+    assert len(sensors) == 800
+    api.import_yaml(document, community_doc("other"))
+    rows = big_readings(sensors)
+    for start in range(0, len(rows), 6400):
+        assert _ingest(api, rows[start:start + 6400]).status_code == 200
+    headers = api.login("root@commonwatt.test", role="admin")
+    statements: list[str] = []
+    readers = 0
+    store = api.runtime.telemetry
+    reader = store.reader
+
+    def counting_reader(*args: Any, **kwargs: Any) -> Any:
+        nonlocal readers
+        readers += 1
+        return reader(*args, **kwargs)
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    from sqlalchemy import event
+    event.listen(api.engine, "before_cursor_execute", count)
+    store.reader = counting_reader  # counts the telemetry queries; each still runs
+    try:
+        response = api.client.post(URL, json={"query": BIG_QUERY, "variables": {
+            "from": f"{DAY}T00:00:00Z", "to": "2026-03-03T00:00:00Z"}},
+            headers=headers)
+    finally:
+        event.remove(api.engine, "before_cursor_execute", count)
+        del store.reader
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body["errors"][:2]
+    nodes = body["data"]["community"]["sensors"]["nodes"]
+    assert [node["id"] for node in nodes] == sensors
+    first = nodes[0]
+    index = sensors.index(first["id"])
+    assert first["latest"] == [{"ts": f"{DAY}T23:30:00.000Z", "value": float(index + 23)}]
+    assert len(first["aggregates"]) == 24 and first["aggregates"][5]["avg"] == index + 5
+    # One aggregates query for the 800 sensors; latest values come from the store's index;
+    # the registry is asked a handful of times (the caller, the community, its sensors).
+    print(f"\n800 sensors: {len(statements)} registry statements, {readers} telemetry query")
+    assert readers == 1
+    assert len(statements) <= 12, statements
