@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from aiodataloader import DataLoader
 
-from handlers.instants import zone_of
+from handlers.instants import iso_many, zone_of
 from handlers.runtime import in_thread
 from storage.telemetry import queries
 from storage.telemetry.store import TelemetryStore
@@ -74,7 +74,9 @@ class Loaders:
         return [found[key] for key in keys]
 
     async def _load_aggregates(self, keys: Sequence[AggregateKey]) -> list[Any]:
-        """Each sensor's buckets: one aggregates query per (channel, bucket, range, zone)."""
+        """Each sensor's buckets as answered (dicts, instants as text): one aggregates query
+        per (channel, bucket, range, zone); the bucket edges, shared by the sensors, are
+        written as text once."""
         found: dict[AggregateKey, Any] = {}
         groups = _grouped(keys, lambda key: (key.channel, key.bucket, key.low, key.high,
                                              key.zone))
@@ -83,8 +85,18 @@ class Loaders:
             answer = await in_thread(queries.aggregates, self.store, sensors=sensors,
                                      channel=channel, low=low, high=high, bucket=bucket,
                                      zone=zone_of(zone))
+            columns = answer.columns
+            edges = sorted({*columns["start"], *columns["end"]})
+            names = dict(zip(edges, iso_many(edges), strict=True))
             for key in group:
-                found[key] = answer.of(key.sensor_id)
+                begin, end = answer.spans[key.sensor_id]
+                found[key] = [
+                    {"start": names[start], "end": names[finish], "count": count, "avg": avg,
+                     "min": low_value, "max": high_value, "sum": total, "first": first,
+                     "last": last}
+                    for start, finish, count, avg, low_value, high_value, total, first, last
+                    in zip(*(columns[name][begin:end] for name in queries.BUCKET_FIELDS),
+                           strict=True)]
         return [found[key] for key in keys]
 
     async def _load_series(self, keys: Sequence[SeriesKey]) -> list[queries.Series]:

@@ -390,13 +390,10 @@ async def resolve_aggregates(parent: SensorHolder, info: GraphQLResolveInfo, cha
                              **arguments: Any) -> list[dict[str, Any]]:
     low, high = parse_range({"from": arguments["from"], "to": arguments["to"]})
     zone = zone_of(timezone or parent.timezone)
-    found = await _context(info).loaders.aggregates.load(AggregateKey(
-        parent.sensor_id, parent.community_id, channel, bucket, low, high, zone.key))
-    return [{"start": start, "end": end, "count": count, "avg": avg, "min": low_value,
-             "max": high_value, "sum": total, "first": first, "last": last}
-            for start, end, count, avg, low_value, high_value, total, first, last in zip(
-                found.start, found.end, found.count, found.avg, found.low, found.high,
-                found.total, found.first, found.last, strict=True)]
+    buckets: list[dict[str, Any]] = await _context(info).loaders.aggregates.load(
+        AggregateKey(parent.sensor_id, parent.community_id, channel, bucket, low, high,
+                     zone.key))
+    return buckets
 
 
 @sensor_type.field("dailySummaries")
