@@ -52,7 +52,8 @@ COST_CODE = "query_too_costly"
 
 def depth_limit(max_depth: int) -> type[ValidationRule]:
     """A validation rule refusing operations that nest selections deeper than max_depth
-    (fragments followed, each once per path)."""
+    (fragments followed, each once per path; introspection fields, which clients send
+    13 levels deep, are left to graphql-core's own limit)."""
 
     class DepthLimit(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode,
@@ -127,6 +128,8 @@ def _depth(selection_set: SelectionSetNode | None,
     deepest = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
+            if selection.name.value.startswith("__"):
+                continue  # introspection: its depth is graphql-core's MaxIntrospectionDepthRule
             deepest = max(deepest, 1 + _depth(selection.selection_set, fragments, followed))
         elif isinstance(selection, InlineFragmentNode):
             deepest = max(deepest, _depth(selection.selection_set, fragments, followed))
