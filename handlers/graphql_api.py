@@ -108,7 +108,9 @@ def _mutates(definitions: Any, operation_name: str | None) -> bool:
 
 def format_error(error: GraphQLError, *, default_code: str = VALIDATION_FAILED) -> dict[str, Any]:
     """A GraphQL error as answered: message, locations, path, and extensions.code (with the
-    status) of the REST problem a domain error would have been; never a stack."""
+    status) of the REST problem a domain error would have been; never a stack. Its
+    `classification` is the one generic GraphQL tools know (Apollo's codes): the caller's
+    fault or the server's."""
     formatted: dict[str, Any] = {"message": error.message}
     if error.locations:
         formatted["locations"] = [{"line": place.line, "column": place.column}
@@ -119,12 +121,19 @@ def format_error(error: GraphQLError, *, default_code: str = VALIDATION_FAILED) 
     if isinstance(original, Problem | StorageError | BundleError):
         problem = as_problem(original)
         formatted["message"] = problem.detail
-        formatted["extensions"] = {"code": problem.code, "status": problem.status}
+        formatted["extensions"] = {
+            "code": problem.code, "status": problem.status,
+            "classification": "BAD_USER_INPUT" if problem.status < 500
+            else "INTERNAL_SERVER_ERROR"}
     elif original is not None and not isinstance(original, GraphQLError | ValueError):
         LOG.error("GraphQL resolver failed at %s", error.path, exc_info=original)
         formatted["message"] = "The server could not answer this field."
-        formatted["extensions"] = {"code": "internal_error", "status": 500}
+        formatted["extensions"] = {"code": "internal_error", "status": 500,
+                                   "classification": "INTERNAL_SERVER_ERROR"}
     else:
         code = (error.extensions or {}).get("code", default_code)
-        formatted["extensions"] = {**(error.extensions or {}), "code": code, "status": 400}
+        formatted["extensions"] = {
+            **(error.extensions or {}), "code": code, "status": 400,
+            "classification": "GRAPHQL_PARSE_FAILED" if code == PARSE_FAILED
+            else "GRAPHQL_VALIDATION_FAILED"}
     return formatted
