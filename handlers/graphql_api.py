@@ -37,8 +37,10 @@ VALIDATION_FAILED = "graphql_validation_failed"
 
 
 async def graphql_query(body: dict[str, Any], token_info: dict[str, Any]) -> dict[str, Any]:
-    return await run_query(current_runtime(), token_info, body["query"],
-                           variables=body.get("variables"),
+    variables = body.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise Problem(400, "invalid_variables", "'variables' must be a JSON object or null")
+    return await run_query(current_runtime(), token_info, body["query"], variables=variables,
                            operation_name=body.get("operationName"), read_only=False)
 
 

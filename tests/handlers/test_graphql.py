@@ -228,6 +228,9 @@ def test_get_runs_queries_and_refuses_bad_variables(world: Api) -> None:
     assert refused.status_code == 400 and refused.json()["code"] == "invalid_variables"
     malformed = world.client.post(URL, json={"query": 7}, headers=headers)
     assert malformed.status_code == 400
+    listed = world.client.post(URL, json={"query": "{ me { email } }", "variables": [1]},
+                               headers=headers)
+    assert listed.status_code == 400 and listed.json()["code"] == "invalid_variables"
 
 
 def test_queries_over_the_limits_are_refused_before_they_run(world: Api) -> None:
