@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from handlers.graphql_limits import ExpensiveQueryBudget
 from handlers.settings import Settings
 from storage.db import session_scope
 from storage.grants import WriteGrants
@@ -44,6 +45,8 @@ class Runtime:
     _telemetry: TelemetryStore | None = field(default=None, repr=False)
     jobs: JobQueue | None = field(default=None, repr=False)
     mqtt: MqttLink | None = field(default=None, repr=False)
+    graphql_budget: ExpensiveQueryBudget = field(default_factory=ExpensiveQueryBudget,
+                                                 repr=False)
     _telemetry_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

@@ -130,6 +130,20 @@ class Settings(BaseSettings):
     balance_min_contributors: int = Field(
         default=3, ge=1, description="The fewest members contributing to an area's or the "
         "community's energy balance figures for plain members to see them.")
+    graphql_max_depth: int = Field(
+        default=10, ge=2, le=100, description="Deepest selection a GraphQL query may nest.")
+    graphql_max_aliases: int = Field(
+        default=20, ge=0, description="Most aliases one GraphQL query may use.")
+    graphql_max_cost: int = Field(
+        default=50_000, ge=1, description="Highest cost of one GraphQL query, reckoned from "
+        "the schema before it runs (each field 1, lists times their `first`, readings and "
+        "aggregates more).")
+    graphql_expensive_cost: int = Field(
+        default=2_000, ge=1, description="The cost from which a GraphQL query counts against "
+        "its caller's rate of expensive queries.")
+    graphql_expensive_per_minute: int = Field(
+        default=30, ge=1, description="Expensive GraphQL queries one caller may run a minute; "
+        "more answer 429 with Retry-After.")
     validate_responses: bool = Field(
         default=False, description="Check every response against the spec (on in tests)."
     )
