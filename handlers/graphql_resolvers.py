@@ -109,9 +109,9 @@ async def resolve_community(_: Any, info: GraphQLResolveInfo, key: str) -> Commu
 
     def view() -> CommunityView:
         with context.runtime.session(read_only=True) as session:
-            community, sees_all, _ = telemetry._community_scope(session, context.caller, key)
+            community, sees_all, _ = telemetry.community_scope(session, context.caller, key)
             assert community.id is not None
-            own = telemetry._own_member_keys(session, context.caller.email, community.id)
+            own = telemetry.own_member_keys(session, context.caller.email, community.id)
             return CommunityView(community, sees_all, frozenset(own))
 
     return await in_thread(view)

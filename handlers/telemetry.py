@@ -108,7 +108,7 @@ def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[s
     member whose membership is not active."""
     caller = caller_of(token_info)
     with current_runtime().session() as session:
-        _, sees_all, holders = _community_scope(session, caller, community_key)
+        _, sees_all, holders = community_scope(session, caller, community_key)
     visible: dict[str, Any] = {}
     for holder in holders:
         if sees_all or (holder.member_user_id == caller.email
@@ -117,13 +117,13 @@ def _community_sensors(token_info: dict[str, Any], community_key: str) -> dict[s
     return visible
 
 
-def _community_scope(session: Any, caller: Any, community_key: str) -> tuple[Any, bool, Any]:
+def community_scope(session: Any, caller: Any, community_key: str) -> tuple[Any, bool, Any]:
     """The community (404 for a caller neither administering nor belonging to it, 403
     not_a_member for a member whose membership is not active), whether the caller sees all
     of it, and the holders of its sensors."""
     community = _visible_community(session, caller, community_key)
     sees_all = _is_admin_of(session, caller, community)
-    if not sees_all and not _own_member_keys(session, caller.email, community.id):
+    if not sees_all and not own_member_keys(session, caller.email, community.id):
         raise Problem(403, "not_a_member",
                       f"the caller is not an active member of community {community_key!r}")
     holders = current_runtime().holders.of_community(session, community_id=community.id)
@@ -217,9 +217,9 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
     first, last = parse_dates(arguments, max_days=MAX_DAYS["balance"])
     caller = caller_of(token_info)
     with current_runtime().session() as session:
-        community, sees_all, holders = _community_scope(session, caller, community_key)
+        community, sees_all, holders = community_scope(session, caller, community_key)
         member_areas = dict(access.active_member_areas(session, community_id=community.id))
-        own = set() if sees_all else _own_member_keys(session, caller.email, community.id)
+        own = set() if sees_all else own_member_keys(session, caller.email, community.id)
     settings = community.settings or {}
     rate = settings.get("incentive_eur_per_mwh")
     rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
@@ -248,7 +248,7 @@ async def get_energy_balance(community_key: str, token_info: dict[str, Any],
             else current_runtime().settings.balance_min_contributors, **result}
 
 
-def _own_member_keys(session: Any, email: str, community_id: int) -> set[str]:
+def own_member_keys(session: Any, email: str, community_id: int) -> set[str]:
     """The keys of the caller's active members in the community."""
     return {member.key for member, community in access.memberships(session, user_id=email)
             if community.id == community_id and member.status == "active"}
