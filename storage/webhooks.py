@@ -16,7 +16,7 @@ from storage.models import WebhookDelivery, WebhookEndpoint, WebhookOutbox, utc_
 from storage.pagination import Page, paginate
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
-EVENT_TYPES = ("community.imported",)
+EVENT_TYPES = ("community.imported", "rule.triggered", "sensor.silent")
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=6)
