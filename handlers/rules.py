@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.access import admin_community, caller_of
+from handlers.instants import iso
 from handlers.present import timestamp
 from handlers.runtime import current_runtime
 from storage import rules as rule_store
@@ -14,20 +15,23 @@ from storage.models import RuleEvent, ThresholdRule
 
 def present_rule(rule: ThresholdRule, community_key: str) -> dict[str, Any]:
     """A rule as the API shows it."""
-    return {"id": rule.id, "community": community_key, "name": rule.name, "kind": rule.kind,
-            "sensor_id": rule.sensor_id, "channel": rule.channel, "operator": rule.operator,
-            "threshold": rule.threshold, "threshold_high": rule.threshold_high,
-            "for_seconds": rule.for_seconds, "silence_seconds": rule.silence_seconds,
-            "cooldown_seconds": rule.cooldown_seconds, "enabled": rule.enabled,
-            "actions": list(rule.actions), "created_at": timestamp(rule.created_at),
-            "updated_at": timestamp(rule.updated_at)}
+    shown = {"id": rule.id, "community": community_key, "name": rule.name, "kind": rule.kind,
+             "sensor_id": rule.sensor_id, "channel": rule.channel, "operator": rule.operator,
+             "threshold": rule.threshold, "threshold_high": rule.threshold_high,
+             "for_seconds": rule.for_seconds, "silence_seconds": rule.silence_seconds,
+             "cooldown_seconds": rule.cooldown_seconds, "enabled": rule.enabled,
+             "actions": list(rule.actions), "created_at": timestamp(rule.created_at),
+             "updated_at": timestamp(rule.updated_at)}
+    return {name: value for name, value in shown.items()
+            if value is not None or name != "operator"}
 
 
 def present_event(event: RuleEvent) -> dict[str, Any]:
     """A rule's firing and the reading that fired it."""
     return {"id": event.id, "rule_id": event.rule_id, "fired_at": timestamp(event.fired_at),
             "reading": {"sensor_id": event.sensor_id, "channel": event.channel,
-                        "ts": timestamp(event.reading_ts), "value": event.value}}
+                        "ts": iso(rule_store.epoch_ms(event.reading_ts)),
+                        "value": event.value}}
 
 
 def _spec(body: dict[str, Any]) -> rule_store.RuleSpec:

@@ -279,7 +279,7 @@ def _instant(ms: int) -> datetime:
 
 
 def _iso(ms: int) -> str:
-    return _instant(ms).isoformat().replace("+00:00", "Z")
+    return _instant(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def record_firings(session: Session, *, firings: Iterable[Firing], book: RuleBook) -> int:

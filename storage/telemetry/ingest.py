@@ -583,7 +583,7 @@ def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize
             raise unreadable(kind, error, path) from error
         accepted = total if table == "staged" else int(
             _one(cursor, "SELECT count(*) FROM deduped")[0])
-        kept = cursor.execute(f"SELECT sensor_id, channel, ts, value FROM {table}").to_arrow_table() \
+        kept = cursor.sql(f"SELECT sensor_id, channel, ts, value FROM {table}").to_arrow_table() \
             if keep_readings else None
         with store.writer(cursor):
             keys = store.ensure_sensor_keys(

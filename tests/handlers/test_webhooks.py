@@ -72,7 +72,7 @@ def test_endpoints_crud_secret_shown_once_and_per_community(api: Api,
     assert created.status_code == 201, created.text
     endpoint = created.json()
     assert endpoint["secret"].startswith("whsec_")
-    assert endpoint["event_types"] == ["community.imported"]
+    assert endpoint["event_types"] == ["community.imported", "rule.triggered", "sensor.silent"]
     shown = api.client.get(f"/api/admin/communities/alpha/webhooks/{endpoint['id']}",
                            headers=operator).json()
     assert "secret" not in shown and shown["url"] == receiver.url

@@ -97,7 +97,7 @@ def test_only_a_middle_reading_crosses_and_fires_with_its_reading(
     outbox = session.exec(select(WebhookOutbox)).all()
     assert [event.event_type for event in outbox] == ["rule.triggered"]
     assert outbox[0].payload["reading"] == {"sensor_id": "sa1", "channel": "power",
-                                            "ts": "2026-03-02T00:01:00Z", "value": 50.0}
+                                            "ts": "2026-03-02T00:01:00.000Z", "value": 50.0}
 
 
 def test_cooldown_holds_within_a_batch_and_across_batches(
