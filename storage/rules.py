@@ -6,16 +6,18 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+import numpy as np
+from sqlalchemy import event, func
 from sqlmodel import Session, col, select
 
-from storage.db import registry_version
 from storage.errors import Invalid, NotFound
+from storage.memo import MAX_AGE_S
 from storage.models import Asset, RuleEvent, ThresholdRule, utc_now
 from storage.pagination import Page, paginate
 from storage.telemetry.channels import BY_NAME
@@ -117,6 +119,7 @@ def create_rule(session: Session, *, community_id: int, spec: RuleSpec) -> Thres
     check_spec(session, community_id=community_id, spec=spec)
     rule = ThresholdRule(community_id=community_id, name=spec.name, channel=spec.channel)
     _apply(rule, spec)
+    _changes_rules(session)
     session.add(rule)
     session.flush()
     return rule
@@ -128,6 +131,7 @@ def replace_rule(session: Session, *, community_id: int, rule_id: int,
     rule = get_rule(session, community_id=community_id, rule_id=rule_id)
     check_spec(session, community_id=community_id, spec=spec)
     _apply(rule, spec)
+    _changes_rules(session)
     rule.updated_at = utc_now()
     session.add(rule)
     session.flush()
@@ -155,6 +159,7 @@ def delete_rule(session: Session, *, community_id: int, rule_id: int) -> None:
     rule = get_rule(session, community_id=community_id, rule_id=rule_id)
     session.execute(RuleEvent.__table__.delete().where(  # type: ignore[attr-defined]
         col(RuleEvent.rule_id) == rule_id))
+    _changes_rules(session)
     session.delete(rule)
 
 
@@ -191,19 +196,47 @@ class ActiveRule:
 
 @dataclass
 class RuleBook:
-    """The enabled rules, indexed by the series they watch, and when each last fired."""
+    """The enabled rules, indexed by the series they watch, their thresholds as arrays (for
+    evaluating a whole batch at once), and when each last fired."""
 
     version: int = -1
-    by_series: dict[tuple[int, str, str], list[ActiveRule]] = field(default_factory=dict)
-    by_channel: dict[tuple[int, str], list[ActiveRule]] = field(default_factory=dict)
+    # Threshold rules, by position; low, high and operator code (OPERATORS) per position.
+    rules: list[ActiveRule] = field(default_factory=list)
+    low: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    high: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    operator: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
+    by_series: dict[tuple[int, str, str], list[int]] = field(default_factory=dict)
+    by_channel: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     silence: list[ActiveRule] = field(default_factory=list)
     # (rule id, sensor id) -> epoch ms of the reading that last fired it
     last_fired: dict[tuple[int, str], int] = field(default_factory=dict)
+    _watching: dict[tuple[int, str, str], np.ndarray] = field(default_factory=dict)
 
     @property
     def watches_readings(self) -> bool:
         """Whether any threshold rule is enabled."""
-        return bool(self.by_series or self.by_channel)
+        return bool(self.rules)
+
+    def watching(self, community_id: int, sensor_id: str, channel: str) -> np.ndarray:
+        """The positions of the rules watching one series (its own and community-wide)."""
+        key = (community_id, sensor_id, channel)
+        found = self._watching.get(key)
+        if found is None:
+            found = np.array(self.by_series.get(key, [])
+                             + self.by_channel.get((community_id, channel), []), np.int64)
+            if len(self._watching) < 100_000:
+                self._watching[key] = found
+        return found
+
+    def holds(self, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Whether each value meets the rule at the same index (thresholds included at the
+        edge for gte, lte, eq and between), all pairs at once."""
+        low, high = self.low[positions], self.high[positions]
+        at_least, at_most = values >= low, values <= low
+        within = at_least & (values <= high)
+        outcomes = np.stack((~at_most, at_least, ~at_least, at_most, at_least & at_most,
+                             within, ~within))
+        return outcomes[self.operator[positions], np.arange(len(values))]
 
 
 def _active(rule: ThresholdRule) -> ActiveRule:
@@ -226,15 +259,25 @@ def epoch_ms(instant: datetime) -> int:
 def load_book(session: Session) -> RuleBook:
     """Every enabled rule of every community, and the reading that last fired each."""
     book = RuleBook()
-    for rule in session.exec(select(ThresholdRule).where(col(ThresholdRule.enabled))).all():
+    for rule in session.exec(select(ThresholdRule).where(col(ThresholdRule.enabled))
+                             .order_by(col(ThresholdRule.id))).all():
         active = _active(rule)
         if active.kind == "silence":
             book.silence.append(active)
-        elif active.sensor_id is None:
-            book.by_channel.setdefault((active.community_id, active.channel), []).append(active)
+            continue
+        position = len(book.rules)
+        book.rules.append(active)
+        if active.sensor_id is None:
+            book.by_channel.setdefault((active.community_id, active.channel), []).append(
+                position)
         else:
             book.by_series.setdefault(
-                (active.community_id, active.sensor_id, active.channel), []).append(active)
+                (active.community_id, active.sensor_id, active.channel), []).append(position)
+    book.low = np.array([rule.threshold for rule in book.rules], np.float64)
+    book.high = np.array([rule.threshold if rule.threshold_high is None
+                          else rule.threshold_high for rule in book.rules], np.float64)
+    book.operator = np.array([OPERATORS.index(str(rule.operator)) for rule in book.rules],
+                             np.int8)
     for rule_id, sensor_id, last in session.exec(
             select(RuleEvent.rule_id, RuleEvent.sensor_id, func.max(RuleEvent.reading_ts))
             .group_by(col(RuleEvent.rule_id), col(RuleEvent.sensor_id))).all():
@@ -242,22 +285,52 @@ def load_book(session: Session) -> RuleBook:
     return book
 
 
-class RuleCache:
-    """The rule book, read again only when a registry transaction committed since."""
+class _Generation:
+    """How many transactions that changed a rule have committed in this process."""
 
     def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def bump(self, _session: Session) -> None:
+        with self.lock:
+            self.count += 1
+
+
+_generation = _Generation()
+
+
+def _changes_rules(session: Session) -> None:
+    """Have the rule books read again once this session's transaction commits."""
+    event.listen(session, "after_commit", _generation.bump, once=True)
+
+
+class RuleCache:
+    """The rule book, read again when a rule change of this process committed, or once it
+    is `max_age_s` old (a change of another process, a deleted community): recording
+    firings does not make ingest read every rule again."""
+
+    def __init__(self, *, max_age_s: float = MAX_AGE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._book = RuleBook()
+        self._read_at = -math.inf
         self._lock = threading.Lock()
+        self.max_age_s = max_age_s
+        self.clock = clock
+
+    def _stale(self) -> bool:
+        return (self._book.version != _generation.count
+                or self.clock() - self._read_at > self.max_age_s)
 
     def book(self, session: Session) -> RuleBook:
-        """The current rule book (the registry is read only after a change)."""
-        version = registry_version()
-        if self._book.version != version:
+        """The current rule book."""
+        if self._stale():
             with self._lock:
-                if self._book.version != version:
+                if self._stale():
+                    version, read_at = _generation.count, self.clock()
                     book = load_book(session)
                     book.version = version
-                    self._book = book
+                    self._book, self._read_at = book, read_at
         return self._book
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage.rules import ActiveRule, Firing, RuleBook
 from storage.telemetry.channels import code_of
@@ -23,31 +24,36 @@ ORDER BY ts
 
 @dataclass(frozen=True)
 class Readings:
-    """A stored batch: community, sensor id, channel name, ts (epoch ms) and value per
-    reading, in any order."""
+    """A stored batch in any order: per reading its community, sensor and channel (codes
+    into `sensor_ids` and `channels`), ts (epoch ms) and value."""
 
     community_id: np.ndarray
-    sensor_id: np.ndarray
+    sensor: np.ndarray
+    sensor_ids: list[str]
     channel: np.ndarray
+    channels: list[str]
     ts: np.ndarray
     value: np.ndarray
 
     @classmethod
     def from_table(cls, table: pa.Table, communities: dict[str, int]) -> Readings:
         """From a table of sensor_id, channel, ts and value, each sensor's community
-        given by `communities`."""
-        sensor_id = table["sensor_id"].to_numpy(zero_copy_only=False).astype(object)
-        community = np.fromiter((communities[sensor] for sensor in sensor_id), np.int64,
-                                count=len(sensor_id))
-        return cls(community, sensor_id,
-                   table["channel"].to_numpy(zero_copy_only=False).astype(object),
-                   table["ts"].to_numpy(zero_copy_only=False).astype(np.int64),
-                   table["value"].to_numpy(zero_copy_only=False).astype(np.float64))
+        given by `communities` (strings are hashed by Arrow, never compared in Python)."""
+        sensors = pc.dictionary_encode(table["sensor_id"]).combine_chunks()
+        channels = pc.dictionary_encode(table["channel"]).combine_chunks()
+        sensor_ids = sensors.dictionary.to_pylist()
+        sensor = sensors.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        community = np.array([communities[sensor_id] for sensor_id in sensor_ids],
+                             np.int64)[sensor] if sensor_ids else np.empty(0, np.int64)
+        return cls(community, sensor, sensor_ids,
+                   channels.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+                   channels.dictionary.to_pylist(),
+                   table["ts"].to_numpy().astype(np.int64),
+                   table["value"].to_numpy().astype(np.float64))
 
 
 def condition(rule: ActiveRule, values: np.ndarray) -> np.ndarray:
-    """Where the rule's condition holds on these values (thresholds included at the edge
-    for gte, lte, eq and between)."""
+    """Where the rule's condition holds on one series' values (as RuleBook.holds)."""
     low = float(rule.threshold if rule.threshold is not None else np.nan)
     high = float(rule.threshold_high if rule.threshold_high is not None else low)
     match rule.operator:
@@ -102,33 +108,49 @@ class Evaluator:
         self.book = book
 
     def firings(self, readings: Readings) -> list[Firing]:
-        """Every firing of the batch, in series then time order."""
+        """Every firing of the batch. Each reading is paired with every rule watching its
+        series and all pairs are compared at once; only the series with a reading meeting
+        a rule are then looked at in time order (`for` spans, cooldowns)."""
         book = self.book
-        if not book.watches_readings or len(readings.ts) == 0:
+        count = len(readings.ts)
+        if not book.watches_readings or count == 0:
             return []
-        sensors, sensor_index = np.unique(readings.sensor_id, return_inverse=True)
-        channels, channel_index = np.unique(readings.channel, return_inverse=True)
-        order = np.lexsort((readings.ts, channel_index, sensor_index, readings.community_id))
-        community = readings.community_id[order]
-        series = sensor_index[order] * len(channels) + channel_index[order]
-        bounds = np.flatnonzero((np.diff(series) != 0) | (np.diff(community) != 0)) + 1
-        starts = np.concatenate(([0], bounds))
-        ends = np.concatenate((bounds, [len(order)]))
+        communities, community_index = np.unique(readings.community_id, return_inverse=True)
+        series_key = (community_index * len(readings.sensor_ids) + readings.sensor) \
+            * len(readings.channels) + readings.channel
+        series, series_of_row = np.unique(series_key, return_inverse=True)
+        watching = []
+        for key in series.tolist():
+            rest, channel = divmod(key, len(readings.channels))
+            community, sensor = divmod(rest, len(readings.sensor_ids))
+            watching.append(book.watching(int(communities[community]),
+                                          readings.sensor_ids[sensor],
+                                          readings.channels[channel]))
+        per_series = np.array([len(found) for found in watching], np.int64)
+        if not per_series.any():
+            return []
+        flat = np.concatenate(watching)
+        offsets = np.cumsum(per_series) - per_series
+        per_row = per_series[series_of_row]
+        total = int(per_row.sum())
+        pair_row = np.repeat(np.arange(count), per_row)
+        within = np.arange(total) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+        pair_rule = flat[offsets[series_of_row][pair_row] + within]
+        hit = book.holds(pair_rule, readings.value[pair_row])
+        if not hit.any():
+            return []
         fired: list[Firing] = []
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            first = order[start]
-            key_community = int(readings.community_id[first])
-            sensor_id = str(sensors[sensor_index[first]])
-            channel = str(channels[channel_index[first]])
-            rules = book.by_series.get((key_community, sensor_id, channel), []) + \
-                book.by_channel.get((key_community, channel), [])
-            if not rules:
-                continue
-            positions = order[start:end]
-            ts, values = readings.ts[positions], readings.value[positions]
-            for rule in rules:
-                fired.extend(self._fire(rule, key_community, sensor_id, ts, values))
-        return fired
+        hits = np.unique(np.stack((series_of_row[pair_row[hit]], pair_rule[hit])), axis=1)
+        for series_index, position in hits.T.tolist():
+            rows = np.flatnonzero(series_of_row == series_index)
+            rows = rows[np.argsort(readings.ts[rows], kind="stable")]
+            first = int(rows[0])
+            fired.extend(self._fire(
+                book.rules[position], int(readings.community_id[first]),
+                readings.sensor_ids[int(readings.sensor[first])], readings.ts[rows],
+                readings.value[rows]))
+        return sorted(fired, key=lambda firing: (firing.sensor_id, firing.ts_ms,
+                                                 firing.rule.id))
 
     def _fire(self, rule: ActiveRule, community_id: int, sensor_id: str, ts: np.ndarray,
               values: np.ndarray) -> list[Firing]:
