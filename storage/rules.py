@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import event, func
+from sqlalchemy import event, func, insert
 from sqlmodel import Session, col, select
 
 from storage.errors import Invalid, NotFound
@@ -228,25 +228,26 @@ class RuleBook:
                 self._watching[key] = found
         return found
 
-    def holds(self, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Whether each value meets the rule at the same index (thresholds included at the
-        edge for gte, lte, eq and between), all pairs at once."""
+    def may_hold(self, positions: np.ndarray, lowest: np.ndarray,
+                 highest: np.ndarray) -> np.ndarray:
+        """Whether some value within [lowest, highest] may meet the rule at the same index
+        (never false where one does), all pairs at once."""
         low, high = self.low[positions], self.high[positions]
-        at_least, at_most = values >= low, values <= low
-        within = at_least & (values <= high)
-        outcomes = np.stack((~at_most, at_least, ~at_least, at_most, at_least & at_most,
-                             within, ~within))
-        return outcomes[self.operator[positions], np.arange(len(values))]
+        outcomes = np.stack((highest > low, highest >= low, lowest < low, lowest <= low,
+                             (lowest <= low) & (highest >= low),
+                             (highest >= low) & (lowest <= high),
+                             (lowest < low) | (highest > high)))
+        return outcomes[self.operator[positions], np.arange(len(positions))]
 
 
-def _active(rule: ThresholdRule) -> ActiveRule:
-    assert rule.id is not None
+def _active(rule: Any) -> ActiveRule:
+    """A rule row (a plain row: no ORM object is built for a thousand rules)."""
     return ActiveRule(
         id=rule.id, community_id=rule.community_id, name=rule.name, kind=rule.kind,
         sensor_id=rule.sensor_id, channel=rule.channel, operator=rule.operator,
         threshold=rule.threshold, threshold_high=rule.threshold_high,
         for_ms=rule.for_seconds * 1000, silence_ms=(rule.silence_seconds or 0) * 1000,
-        cooldown_ms=rule.cooldown_seconds * 1000, actions=tuple(rule.actions))
+        cooldown_ms=rule.cooldown_seconds * 1000, actions=tuple(rule.actions or ()))
 
 
 def epoch_ms(instant: datetime) -> int:
@@ -259,8 +260,9 @@ def epoch_ms(instant: datetime) -> int:
 def load_book(session: Session) -> RuleBook:
     """Every enabled rule of every community, and the reading that last fired each."""
     book = RuleBook()
-    for rule in session.exec(select(ThresholdRule).where(col(ThresholdRule.enabled))
-                             .order_by(col(ThresholdRule.id))).all():
+    table = ThresholdRule.__table__  # type: ignore[attr-defined]
+    for rule in session.execute(table.select().where(table.c.enabled)
+                                .order_by(table.c.id)).all():
         active = _active(rule)
         if active.kind == "silence":
             book.silence.append(active)
@@ -305,6 +307,13 @@ def _changes_rules(session: Session) -> None:
     event.listen(session, "after_commit", _generation.bump, once=True)
 
 
+def fingerprint(session: Session) -> tuple[Any, ...]:
+    """What changes whenever a rule is added, changed or deleted (a cascade included)."""
+    row = session.exec(select(func.count(), func.max(ThresholdRule.id),
+                              func.max(ThresholdRule.updated_at))).one()
+    return tuple(row)
+
+
 class RuleCache:
     """The rule book, read again when a rule change of this process committed, or once it
     is `max_age_s` old (a change of another process, a deleted community): recording
@@ -314,23 +323,24 @@ class RuleCache:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._book = RuleBook()
         self._read_at = -math.inf
+        self._fingerprint: tuple[Any, ...] = ()
         self._lock = threading.Lock()
         self.max_age_s = max_age_s
         self.clock = clock
 
-    def _stale(self) -> bool:
-        return (self._book.version != _generation.count
-                or self.clock() - self._read_at > self.max_age_s)
-
     def book(self, session: Session) -> RuleBook:
-        """The current rule book."""
-        if self._stale():
-            with self._lock:
-                if self._stale():
-                    version, read_at = _generation.count, self.clock()
-                    book = load_book(session)
-                    book.version = version
-                    self._book, self._read_at = book, read_at
+        """The current rule book; when it is old, a one-row fingerprint of the rules says
+        whether it must be read again."""
+        if self._book.version == _generation.count \
+                and self.clock() - self._read_at <= self.max_age_s:
+            return self._book
+        with self._lock:
+            version, read_at = _generation.count, self.clock()
+            if self._book.version != version or self._fingerprint != fingerprint(session):
+                book = load_book(session)
+                book.version = version
+                self._book, self._fingerprint = book, fingerprint(session)
+            self._read_at = read_at
         return self._book
 
 
@@ -358,14 +368,17 @@ def _iso(ms: int) -> str:
 def record_firings(session: Session, *, firings: Iterable[Firing], book: RuleBook) -> int:
     """A rule event row for each firing and, when its rule asks, an outbox event
     (`rule.triggered` or `sensor.silent`) and a log entry; how many."""
-    count = 0
     now = utc_now()
+    firings = list(firings)
+    if not firings:
+        return 0
+    session.execute(insert(RuleEvent), [
+        {"rule_id": firing.rule.id, "community_id": firing.rule.community_id,
+         "sensor_id": firing.sensor_id, "channel": firing.rule.channel,
+         "reading_ts": _instant(firing.ts_ms), "value": firing.value, "fired_at": now}
+        for firing in firings])
     for firing in firings:
         rule = firing.rule
-        session.add(RuleEvent(rule_id=rule.id, community_id=rule.community_id,
-                              sensor_id=firing.sensor_id, channel=rule.channel,
-                              reading_ts=_instant(firing.ts_ms), value=firing.value,
-                              fired_at=now))
         key = (rule.id, firing.sensor_id)
         book.last_fired[key] = max(book.last_fired.get(key, firing.ts_ms), firing.ts_ms)
         if "event" in rule.actions:
@@ -376,9 +389,8 @@ def record_firings(session: Session, *, firings: Iterable[Firing], book: RuleBoo
             LOG.warning("rule %s (%s) fired for sensor %s on %s at %s, value %s", rule.id,
                         rule.name, firing.sensor_id, rule.channel, _iso(firing.ts_ms),
                         firing.value)
-        count += 1
     session.flush()
-    return count
+    return len(firings)
 
 
 def firing_payload(firing: Firing) -> dict[str, Any]:

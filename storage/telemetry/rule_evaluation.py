@@ -108,9 +108,10 @@ class Evaluator:
         self.book = book
 
     def firings(self, readings: Readings) -> list[Firing]:
-        """Every firing of the batch. Each reading is paired with every rule watching its
-        series and all pairs are compared at once; only the series with a reading meeting
-        a rule are then looked at in time order (`for` spans, cooldowns)."""
+        """Every firing of the batch. Each series of the batch is paired with every rule
+        watching it, and all pairs are screened at once on the series' lowest and highest
+        value; only a pair whose rule some reading may meet is then looked at reading by
+        reading, in time order (`for` spans, cooldowns)."""
         book = self.book
         count = len(readings.ts)
         if not book.watches_readings or count == 0:
@@ -129,21 +130,18 @@ class Evaluator:
         per_series = np.array([len(found) for found in watching], np.int64)
         if not per_series.any():
             return []
-        flat = np.concatenate(watching)
-        offsets = np.cumsum(per_series) - per_series
-        per_row = per_series[series_of_row]
-        total = int(per_row.sum())
-        pair_row = np.repeat(np.arange(count), per_row)
-        within = np.arange(total) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-        pair_rule = flat[offsets[series_of_row][pair_row] + within]
-        hit = book.holds(pair_rule, readings.value[pair_row])
-        if not hit.any():
-            return []
+        order = np.lexsort((readings.ts, series_of_row))
+        starts = np.flatnonzero(np.diff(series_of_row[order], prepend=-1))
+        lowest = np.minimum.reduceat(readings.value[order], starts)
+        highest = np.maximum.reduceat(readings.value[order], starts)
+        pair_series = np.repeat(np.arange(len(series)), per_series)
+        pair_rule = np.concatenate(watching)
+        maybe = book.may_hold(pair_rule, lowest[pair_series], highest[pair_series])
         fired: list[Firing] = []
-        hits = np.unique(np.stack((series_of_row[pair_row[hit]], pair_rule[hit])), axis=1)
-        for series_index, position in hits.T.tolist():
-            rows = np.flatnonzero(series_of_row == series_index)
-            rows = rows[np.argsort(readings.ts[rows], kind="stable")]
+        ends = np.append(starts[1:], count)
+        for series_index, position in zip(pair_series[maybe].tolist(),
+                                          pair_rule[maybe].tolist(), strict=True):
+            rows = order[starts[series_index]:ends[series_index]]
             first = int(rows[0])
             fired.extend(self._fire(
                 book.rules[position], int(readings.community_id[first]),
