@@ -41,7 +41,7 @@ OTHER_CHANNELS = ("energy_import", "energy_export", "voltage", "current", "soc",
                   "temperature")
 
 
-def rule_bodies(sensors: list[str]) -> list[dict[str, Any]]:
+def rule_bodies(sensors: list[str], peak: float = 999.0) -> list[dict[str, Any]]:
     """1,000 rules: four per sensor on power, community-wide ones for the rest."""
     bodies: list[dict[str, Any]] = []
     for sensor in sensors:
@@ -56,7 +56,7 @@ def rule_bodies(sensors: list[str]) -> list[dict[str, Any]]:
              "operator": "not_between", "threshold": -1e12, "threshold_high": 1e12},
         ]
     bodies.append({"name": "community peak", "channel": "power", "operator": "gt",
-                   "threshold": 999.0, "cooldown_seconds": 3600})
+                   "threshold": peak, "cooldown_seconds": 3600})
     bodies += [{"name": f"community power {index}", "channel": "power", "operator": "gt",
                 "threshold": 1e6 + index} for index in range(9)]
     index = 0
@@ -154,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sensors", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--batches", type=int, default=4, help="batches per app and round")
+    parser.add_argument("--peak", type=float, default=999.0,
+                        help="threshold of the one rule that fires (values are 0-1000 W); "
+                             "above 1000 nothing fires")
     args = parser.parse_args(argv)
     sensors = [f"rule-s{index:04d}" for index in range(args.sensors)]
     load = os.getloadavg()[0]
@@ -162,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ruled = Side(f"{RULES} rules", Path(scratch) / "b", sensors)
         try:
             began = time.perf_counter()
-            ruled.add_rules(rule_bodies(sensors))
+            ruled.add_rules(rule_bodies(sensors, args.peak))
             print(f"created {RULES} rules over HTTP in {time.perf_counter() - began:.1f} s")
             bodies = batches(sensors, args.rounds * args.batches + 1)
             plain.send(bodies[-1])  # warm-up, not counted: first opening of each store
