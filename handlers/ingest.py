@@ -25,6 +25,7 @@ from handlers.access import (
 from handlers.instants import iso, parse_range
 from handlers.mqtt_broker import sync_broker
 from handlers.problems import Problem
+from handlers.rule_firing import CommunitiesSeen, evaluate_stored, watches_readings
 from handlers.runtime import Runtime, current_runtime, in_thread
 from handlers.security import Caller
 from storage import sensors
@@ -106,19 +107,22 @@ async def ingest_readings(token_info: dict[str, Any]) -> dict[str, Any]:
     store = runtime.telemetry
     max_future_ms = runtime.settings.telemetry_max_future_seconds * 1000
     media_type = _media_type()
+    seen = CommunitiesSeen(_authorizer(runtime, caller))
     if media_type in UPLOAD_FORMATS:
         path = await _spool_body(store.temp_dir)
         try:
-            result = await in_thread(ingest_file, store, path, media_type,
-                                     authorize=_authorizer(runtime, caller),
+            result = await in_thread(ingest_file, store, path, media_type, authorize=seen,
                                      max_future_ms=max_future_ms,
-                                     max_rows=runtime.settings.telemetry_upload_max_rows)
+                                     max_rows=runtime.settings.telemetry_upload_max_rows,
+                                     keep_readings=watches_readings(runtime))
         finally:
             path.unlink(missing_ok=True)
+        await in_thread(evaluate_stored, runtime, result.readings, seen.communities)
         return _answer(result)
     table = await in_thread(_parse_json_batch, await _read_body())
-    result = await in_thread(ingest_table, store, table, authorize=_authorizer(runtime, caller),
+    result = await in_thread(ingest_table, store, table, authorize=seen,
                              max_future_ms=max_future_ms)
+    await in_thread(evaluate_stored, runtime, table, seen.communities)
     return _answer(result)
 
 
@@ -128,10 +132,12 @@ async def push_sensor_readings(sensor_id: str, body: dict[str, Any],
         raise Problem(401, "invalid_ingest_key", "the ingest key is not this sensor's")
     runtime = current_runtime()
     # The key was checked against an active holding of its community: that series is written.
+    community_id = int(token_info["community_id"])
     result = await in_thread(
-        ingest_push, runtime.telemetry, sensor_id=sensor_id,
-        community_id=int(token_info["community_id"]), readings=body["readings"],
+        ingest_push, runtime.telemetry, sensor_id=sensor_id, community_id=community_id,
+        readings=body["readings"],
         max_future_ms=runtime.settings.telemetry_max_future_seconds * 1000)
+    await in_thread(evaluate_stored, runtime, result.readings, {sensor_id: community_id})
     return _answer(result)
 
 

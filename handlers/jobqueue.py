@@ -18,6 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Retries
 
 from handlers.job_work import GROUP_KINDS, KIND_GROUP, run_job
+from handlers.rule_firing import check_silence
 from handlers.settings import Settings
 from handlers.webhook_delivery import deliver_pending
 from storage import jobs as job_store
@@ -248,4 +249,5 @@ class JobQueue:
         for job_id, kind in stale:
             assert job_id is not None
             self.send(job_id, kind)
+        check_silence(self.runtime)
         self.wake_webhooks()

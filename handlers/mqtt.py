@@ -26,6 +26,7 @@ import paho.mqtt.client as paho
 
 import openapi
 from handlers.mqtt_broker import REFUSALS_TOPIC, SUBSCRIPTION, broker_address
+from handlers.rule_firing import evaluate_stored
 from storage.mqtt import device_account, record_refusal
 from storage.telemetry.errors import MalformedUpload, ReadingsRefused, TooManyReadings
 from storage.telemetry.ingest import ingest_push
@@ -199,15 +200,18 @@ class MqttLink:
                               "active member of its community")
             readings = checked_readings(message.payload)
             try:
-                ingest_push(self.runtime.telemetry, sensor_id=sensor_id,
-                            community_id=account.community_id, readings=readings,
-                            max_future_ms=settings.telemetry_max_future_seconds * 1000)
+                result = ingest_push(
+                    self.runtime.telemetry, sensor_id=sensor_id,
+                    community_id=account.community_id, readings=readings,
+                    max_future_ms=settings.telemetry_max_future_seconds * 1000)
             except ReadingsRefused as error:
                 raise Refused(error.code, error.detail, error.refusals,
                               error.refused) from error
             except (MalformedUpload, TooManyReadings) as error:
                 raise Refused(error.code, error.detail) from error
             self.stored += len(readings)
+            # As every ingest path: the rules see the committed readings.
+            evaluate_stored(self.runtime, result.readings, {sensor_id: account.community_id})
         except Refused as refusal:
             self._refuse(sensor_id, account.community_id if account else None, refusal)
 

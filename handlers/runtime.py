@@ -20,6 +20,7 @@ from handlers.settings import Settings
 from storage.db import session_scope
 from storage.grants import WriteGrants
 from storage.holders import HolderCache
+from storage.rules import RuleCache
 from storage.telemetry.legacy import assign_legacy_sensors
 from storage.telemetry.store import TelemetryStore
 from storage.webhooks import EVENTS_WRITTEN
@@ -42,6 +43,7 @@ class Runtime:
     jwt_secret: str
     write_grants: WriteGrants = field(default_factory=WriteGrants, repr=False)
     holders: HolderCache = field(default_factory=HolderCache, repr=False)
+    rules: RuleCache = field(default_factory=RuleCache, repr=False)
     _telemetry: TelemetryStore | None = field(default=None, repr=False)
     jobs: JobQueue | None = field(default=None, repr=False)
     mqtt: MqttLink | None = field(default=None, repr=False)

@@ -334,3 +334,43 @@ class DashboardWidget(SQLModel, table=True):
     minimum: float | None = None
     maximum: float | None = None
     community_key: str | None = Field(default=None, max_length=128)
+
+
+class ThresholdRule(SQLModel, table=True):
+    """A rule on a channel's readings (a threshold, or silence) of one sensor or of every
+    sensor of a community."""
+
+    __tablename__ = "threshold_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(default="threshold", max_length=16)
+    sensor_id: str | None = Field(default=None, max_length=256)
+    channel: str = Field(max_length=64)
+    operator: str | None = Field(default=None, max_length=16)
+    threshold: float | None = None
+    threshold_high: float | None = None
+    for_seconds: int = 0
+    silence_seconds: int | None = None
+    cooldown_seconds: int = 0
+    enabled: bool = True
+    actions: list[str] = Field(default_factory=list, sa_column=json_column())
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class RuleEvent(SQLModel, table=True):
+    """A rule's firing and the reading that fired it (a silence: the last reading heard)."""
+
+    __tablename__ = "rule_event"
+    __table_args__ = (Index("ix_rule_event_rule_sensor", "rule_id", "sensor_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: int = Field(foreign_key="threshold_rule.id", ondelete="CASCADE", index=True)
+    community_id: int = Field(foreign_key="community.id", ondelete="CASCADE")
+    sensor_id: str = Field(max_length=256)
+    channel: str = Field(max_length=64)
+    reading_ts: datetime
+    value: float | None = None
+    fired_at: datetime = Field(default_factory=utc_now)

@@ -27,7 +27,8 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secr
 # The event catalog: every type an endpoint may subscribe to (each has a JSON Schema in the
 # spec, WebhookEvent* components). Add a type here and there, nowhere else.
 EVENT_TYPES = ("community.imported", "member.created", "member.updated", "member.deleted",
-               "job.succeeded", "job.failed", "endpoint.disabled", "ping")
+               "job.succeeded", "job.failed", "endpoint.disabled", "ping", "rule.triggered",
+               "sensor.silent")
 PENDING, DELIVERED, FAILED, DEAD_LETTER = "pending", "delivered", "failed", "dead_letter"
 DELIVERY_STATUSES = (PENDING, DELIVERED, FAILED, DEAD_LETTER)
 MESSAGE_PREFIX = "msg_"

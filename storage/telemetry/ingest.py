@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
@@ -83,6 +83,8 @@ class IngestResult:
     sensors: int
     first_ms: int
     last_ms: int
+    # The stored readings (sensor_id, channel, ts, value), when the caller asked to keep them.
+    readings: pa.Table | None = None
 
 
 Authorize = Callable[[list[str]], Mapping[str, int]]
@@ -360,14 +362,16 @@ def ingest_table(store: TelemetryStore, staged: pa.Table, *, authorize: Authoriz
 def ingest_push(store: TelemetryStore, *, sensor_id: str, community_id: int,
                 readings: list[dict[str, Any]], max_future_ms: int) -> IngestResult:
     """Store a device push (over HTTP or MQTT): readings of one sensor, each a checked
-    {channel, ts, value}, written to the series of the community whose key let it in."""
+    {channel, ts, value}, written to the series of the community whose key let it in. The
+    result keeps the stored readings (for the rules that watch them: they are at hand)."""
     table = table_from_json({
         "sensor_id": sensor_id, "channel": [row["channel"] for row in readings],
         "ts": [row["ts"] for row in readings], "value": [row["value"] for row in readings]})
-    return ingest_table(
+    result = ingest_table(
         store, table, max_future_ms=max_future_ms,
         authorize=lambda sensor_ids: {sensor_id: community_id} if sensor_id in sensor_ids
         else {})
+    return replace(result, readings=table)
 
 
 @dataclass
@@ -558,7 +562,8 @@ JOIN channel_codes c ON c.name = s.channel
 
 
 def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize: Authorize,
-                max_future_ms: int, max_rows: int | None = None) -> IngestResult:
+                max_future_ms: int, max_rows: int | None = None,
+                keep_readings: bool = False) -> IngestResult:
     """Check and store an uploaded CSV, NDJSON or Parquet file (in the store's temporary
     directory, the only one its SQL may read), all or nothing; TooManyReadings beyond
     `max_rows`. Reading and checking the file happen on a private cursor before the write
@@ -593,6 +598,8 @@ def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize
             raise unreadable(kind, error, path) from error
         accepted = total if table == "staged" else int(
             _one(cursor, "SELECT count(*) FROM deduped")[0])
+        kept = cursor.sql(f"SELECT sensor_id, channel, ts, value FROM {table}").to_arrow_table() \
+            if keep_readings else None
         with store.writer(cursor):
             keys = store.ensure_sensor_keys(
                 cursor, [(community_id, sensor_id) for sensor_id, community_id in allowed.items()])
@@ -602,7 +609,8 @@ def ingest_file(store: TelemetryStore, path: Path, media_type: str, *, authorize
                 "sensor": pa.array(list(by_id.values()), pa.int32())}))
             cursor.execute(BATCH_VIEW_SQL.format(source=table))
             stats = _keyed_stats(figures, by_id)
-            return _write(store, cursor, stats, days, accepted=accepted, keys=keys)
+            result = _write(store, cursor, stats, days, accepted=accepted, keys=keys)
+        return result if kept is None else replace(result, readings=kept)
 
 
 def _check_upload(cursor: duckdb.DuckDBPyConnection, *, authorize: Authorize,
