@@ -4,6 +4,7 @@ limits checked before a query runs, and the SDL snapshot."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -321,7 +322,10 @@ def test_800_sensors_with_latest_and_a_days_hours_run_a_bounded_number_of_querie
         return reader(*args, **kwargs)
 
     def count(*args: Any) -> None:
-        statements.append(args[2])
+        # The server's scheduler polls on its own thread (webhook retries, sweeps): not the
+        # query's statements, and more of them the longer a loaded machine takes.
+        if threading.current_thread().name != "job-scheduler":
+            statements.append(args[2])
 
     from sqlalchemy import event
     event.listen(api.engine, "before_cursor_execute", count)

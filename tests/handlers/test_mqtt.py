@@ -172,6 +172,36 @@ def test_a_rotated_or_revoked_key_is_cut_off(api: Api, broker_port: int) -> None
     assert Device(broker_port, BETA_SENSOR, keys[BETA_SENSOR]).connected.is_set()
 
 
+def test_readings_over_mqtt_fire_the_communitys_rules_on_every_reading(
+    api: Api, broker_port: int,
+) -> None:
+    keys = provision(api)
+    rules = {community: api.client.post(
+        f"/api/admin/communities/{community}/rules", headers=api.admin(),
+        json={"name": "high", "channel": "power", "operator": "gt", "threshold": 25}).json()
+        for community in ("alpha", "beta")}
+    alpha = Device(broker_port, ALPHA_SENSOR, keys[ALPHA_SENSOR])
+    try:
+        # One message: only its middle readings cross the threshold, none the last one.
+        alpha.publish({"readings": [{"channel": "power", "ts": f"{DAY}T10:0{minute}:00Z",
+                                     "value": value}
+                                    for minute, value in enumerate([10, 30, 40, 5])]})
+        wait_for(lambda: len(stored(api, ALPHA_SENSOR)) == 4)
+
+        def fired(community: str) -> list[float]:
+            response = api.client.get(
+                f"/api/admin/communities/{community}/rules/{rules[community]['id']}/events",
+                headers=api.admin())
+            assert response.status_code == 200, response.text
+            return [event["reading"]["value"] for event in response.json()["items"]]
+
+        wait_for(lambda: len(fired("alpha")) == 2)
+        assert sorted(fired("alpha")) == [30.0, 40.0]
+        assert fired("beta") == []  # another community's rule never sees alpha's readings
+    finally:
+        alpha.close()
+
+
 def test_malformed_payloads_are_refused_with_a_reason_and_nothing_else_is_lost(
         api: Api, broker_port: int) -> None:
     keys = provision(api)
