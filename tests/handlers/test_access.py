@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 import openapi
-from storage import webhooks
+from storage import rules, webhooks
 from storage.models import Community
 from tests.factories import Api, community_doc, member_doc, to_yaml
 
@@ -34,6 +34,8 @@ B_OBJECTS = {
     "node_id": "AC-b-1",
     "user_id": "bea@b.test",
     "endpoint_id": "1",  # the webhook endpoint two_communities gives b
+    "message_id": "msg_3",  # the ping sent to that endpoint (after the two imports' events)
+    "rule_id": "1",  # the threshold rule two_communities gives b
 }
 # A valid body for each write, so that the access check is what answers.
 BODIES: dict[str, Any] = {
@@ -57,6 +59,10 @@ BODIES: dict[str, Any] = {
     "lookup_assets_by_user_ids": {"user_ids": ["bea@b.test"]},
     "lookup_members_by_dids": {"dids": ["did:web:bea"]},
     "import_bundle": {"bundle": {"version": "1.0"}},
+    "update_webhook": {"description": "renamed"},
+    "replay_webhook": {"since": "2026-01-01T00:00:00Z"},
+    "create_rule": {"name": "high", "channel": "power", "operator": "gt", "threshold": 1},
+    "replace_rule": {"name": "high", "channel": "power", "operator": "gt", "threshold": 2},
 }
 
 
@@ -87,8 +93,15 @@ def two_communities(api: Api) -> Api:
         endpoint = webhooks.create_endpoint(session, community_id=community_b.id,
                                             url="https://hooks.b.example/in",
                                             description=None, event_types=[])
+        assert endpoint.id is not None
+        ping = webhooks.send_ping(session, community_id=community_b.id,
+                                  endpoint_id=endpoint.id)
+        rule = rules.create_rule(session, community_id=community_b.id, spec=rules.RuleSpec(
+            name="high", sensor_id="b-sensor-1", operator="gt", threshold=5))
         session.commit()
         assert str(endpoint.id) == B_OBJECTS["endpoint_id"]
+        assert webhooks.message_id_of(ping.outbox_id) == B_OBJECTS["message_id"]
+        assert str(rule.id) == B_OBJECTS["rule_id"]
     return api
 
 
