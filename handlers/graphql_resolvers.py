@@ -268,6 +268,9 @@ def _community_sensors(context: RequestContext, parent: CommunityView) -> list[S
     return [visible[sensor_id] for sensor_id in sorted(visible)]
 
 
+SENSORS_PAGE = 100  # the default of Community.sensors(first)
+
+
 def encode_sensor_cursor(sensor_id: str) -> str:
     return base64.urlsafe_b64encode(sensor_id.encode()).decode().rstrip("=")
 
@@ -281,8 +284,10 @@ def decode_sensor_cursor(cursor: str) -> str:
 
 @community_type.field("sensors")
 async def resolve_community_sensors(parent: CommunityView, info: GraphQLResolveInfo,
-                                    first: int, after: str | None = None) -> dict[str, Any]:
-    size = max(1, min(MAX_SENSORS, first))
+                                    first: int | None, after: str | None = None,
+                                    ) -> dict[str, Any]:
+    # An explicit `first: null` takes the schema's default, as for the other connections.
+    size = max(1, min(MAX_SENSORS, SENSORS_PAGE if first is None else first))
     held = await in_thread(_community_sensors, _context(info), parent)
     if after is not None:
         last = decode_sensor_cursor(after)

@@ -5,6 +5,8 @@ import type { components, paths } from "./commonwatt";
 
 type Schemas = components["schemas"];
 type Problem = Schemas["Problem"];
+// A registry route refuses a malformed request as the rec-registry does (its 422).
+type InvalidRequest = Schemas["InvalidRequest"];
 type ReadingsRefused = Schemas["ReadingsRefused"];
 
 export async function drive(baseUrl: string, email: string, password: string): Promise<string[]> {
@@ -51,7 +53,7 @@ export async function drive(baseUrl: string, email: string, password: string): P
   const missing = await api.GET("/admin/communities/{community_key}/assets/{asset_key}", {
     params: { path: { community_key: "valle-verde", asset_key: "no-such-asset" } },
   });
-  const problem: Problem | undefined = missing.error;
+  const problem: Problem | InvalidRequest | undefined = missing.error;
 
   const csv = await api.GET("/telemetry/export", {
     params: {
