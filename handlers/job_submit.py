@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bundles.errors import BundleRefused
+from bundles.validate import validate_documents
 from handlers.jobs import job_location, present_job
 from handlers.runtime import Runtime
 from handlers.security import Caller
@@ -29,7 +31,11 @@ def submit(runtime: Runtime, caller: Caller, *, kind: str, arguments: dict[str, 
 def submit_import(runtime: Runtime, caller: Caller, documents: list[dict[str, Any]],
                   allowed: set[str] | None, *, dry_run: bool, force: bool,
                   single: bool) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """A bundle import job; its result is the import report."""
+    """A bundle import job; its result is the import report. Documents that break the bundle
+    format's schema are refused at once (422), as the request's own validation would."""
+    refusals = validate_documents(documents)
+    if refusals:
+        raise BundleRefused(refusals)
     keys = {_community_key(document) for document in documents}
     key = keys.pop() if len(keys) == 1 else None
     if allowed is not None and key not in allowed:

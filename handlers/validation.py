@@ -123,8 +123,14 @@ class PointedJSONBodyValidator(JSONRequestBodyValidator):
     """JSON body validation whose errors give the JSON pointer and the rule that failed.
 
     Bodies whose schema says `x-commonwatt-bulk` (readings batches) pass unread: their
-    handler reads them as a stream and checks them column-wise (BRIEF decision 7).
+    handler reads them as a stream and checks them column-wise (BRIEF decision 7). A property
+    whose schema says `x-commonwatt-bundle-format` (the JSON import's `bundle`) is only checked
+    to be an object here: the import checks it against the same bundle format with the
+    format's own validator, whose refusals name the document, the pointer and a code.
     """
+
+    def __init__(self, *, schema: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(schema=_bundle_format_deferred(schema), **kwargs)
 
     async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
         if self._schema.get("x-commonwatt-bulk"):
@@ -143,6 +149,19 @@ class PointedJSONBodyValidator(JSONRequestBodyValidator):
         raise RequestInvalid(f"body{pointer or ''}: {message}",
                              [failure(["body", *error.absolute_path], message,
                                       str(error.validator))])
+
+
+def _bundle_format_deferred(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with each property described by the bundle format reduced to an object."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not any(
+            isinstance(sub, dict) and sub.get("x-commonwatt-bundle-format")
+            for sub in properties.values()):
+        return schema
+    return {**schema, "properties": {
+        name: ({"type": "object"} if isinstance(sub, dict)
+               and sub.get("x-commonwatt-bundle-format") else sub)
+        for name, sub in properties.items()}}
 
 
 class NullableRefJSONResponseValidator(JSONResponseBodyValidator):

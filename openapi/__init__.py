@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from openapi.bundle_format import bundle_format_components
+
 SPEC_DIR = Path(__file__).parent
 ROOT_FILE = SPEC_DIR / "openapi.yaml"
 COMPONENT_FILES = {"schemas.yaml": "schemas", "parameters.yaml": "parameters",
@@ -69,6 +71,8 @@ def _bundled() -> dict[str, Any]:
     root = bundler.file(ROOT_FILE)
     document = {key: bundler.resolve(value, ROOT_FILE) for key, value in root.items()}
     components = document.setdefault("components", {})
+    if "CommunityBundle" in bundler.components.get("schemas", {}):
+        bundler.components["schemas"].update(bundle_format_components())
     for kind, entries in bundler.components.items():
         components[kind] = dict(sorted(entries.items()))
     _spell_out_security(document)

@@ -108,6 +108,22 @@ def test_refused_async_import_fails_with_the_problem_and_writes_nothing(api: Api
     assert refused.status_code == 409 and refused.json()["code"] == "job_not_finished"
 
 
+def test_async_import_of_a_bundle_breaking_the_format_is_refused_at_once(api: Api) -> None:
+    document = community_doc("delta")
+    document["members"]["alice"]["role"] = "king"
+    for response in (
+        api.client.post("/api/admin/import", params={"async": "true"},
+                        json={"bundle": document}, headers=api.admin()),
+        api.client.post("/api/admin/import/yaml", params={"async": "true"},
+                        content=to_yaml(document),
+                        headers={**api.admin(), "Content-Type": "application/yaml"}),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "bundle_refused"
+        assert "/members/alice/role" in response.text
+    assert api.client.get("/api/admin/communities/delta", headers=api.admin()).status_code == 404
+
+
 def test_async_import_bad_syntax_is_still_answered_at_once(api: Api) -> None:
     response = api.client.post(
         "/api/admin/import/yaml", params={"async": "true"}, content=b"a: [",

@@ -110,12 +110,23 @@ def test_list_members_cursor_of_another_listing_stays_within_that_listing(api: A
         invalid_request(response, ("query", "cursor"))
 
 
-@pytest.mark.parametrize("params", [{"role": "king"}, {"status": "asleep"}, {"cursor": "%%"},
-                                    {"limit": "ten"}])
+@pytest.mark.parametrize("params", [{"cursor": "%%"}, {"limit": "ten"}, {"limit": "0"},
+                                    {"limit": "501"}, {"role": "x" * 65}])
 def test_list_members_refuses_bad_parameters(api: Api, params: dict[str, str]) -> None:
     seed(api)
     response = api.client.get(url(), params=params, headers=api.admin())
     invalid_request(response)
+
+
+@pytest.mark.parametrize("params", [{"role": "king"}, {"status": "asleep"}])
+def test_list_members_with_an_unknown_role_or_status_lists_none(
+        api: Api, params: dict[str, str]) -> None:
+    seed(api)
+    response = api.client.get(url(), params=params, headers=api.admin())
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
+    everyone = api.client.get(url(), headers=api.admin()).json()["items"]
+    assert everyone, "the seeded community has members"
 
 
 def test_list_members_of_unknown_or_foreign_community(api: Api) -> None:
