@@ -1,4 +1,5 @@
-"""Time limits for slow clients: request headers (the HTTP protocol) and bodies (ASGI), 408."""
+"""Time limits for slow clients: request headers (the HTTP protocol) and bodies (ASGI), 408;
+and a problem, not plain text, for a request the protocol cannot read."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ async def _send_408(send: Any) -> None:
 
 
 class HeaderTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, closing connections whose request headers take too long.
+    """uvicorn's h11 protocol, closing connections whose request headers take too long, and
+    answering a request it cannot read with a problem (uvicorn's own answer is plain text).
 
     The time is set by `header_timeout_s` on the class (a subclass made per server).
     """
@@ -121,6 +123,24 @@ class HeaderTimeoutProtocol(H11Protocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    def send_400_response(self, msg: str) -> None:
+        """400 `request_too_large` when the request line and headers outgrow the limit
+        (COMMONWATT_MAX_HEADER_BYTES), else 400 `malformed_request`; the connection closes."""
+        limit = self.config.h11_max_incomplete_event_size or 16_384  # None: h11's default
+        if len(self.conn.trailing_data[0]) > limit:
+            body = problem_body(400, "request_too_large", (
+                f"the request line and headers exceed {limit:,} bytes; send long values in "
+                "a request body"))
+        else:
+            body = problem_body(400, "malformed_request", "the request is not valid HTTP/1.1")
+        content = json.dumps(body).encode()
+        headers = [(b"content-type", PROBLEM_JSON.encode()),
+                   (b"content-length", str(len(content)).encode()), (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, reason=b"Bad Request", headers=headers),
+                      h11.Data(data=content), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None

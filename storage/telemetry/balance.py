@@ -5,6 +5,7 @@ storage.telemetry.balance_view)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,9 +15,9 @@ import pyarrow as pa
 
 from storage.telemetry import partials
 from storage.telemetry.buckets import day_buckets
+from storage.telemetry.channels import ENERGY_CHANNELS, code_of
 from storage.telemetry.store import HOUR_MS, TelemetryStore
 
-IMPORT, EXPORT, PRODUCED = 2, 3, 4
 # (area or None for the community, period start or None for the totals) -> how many members
 # have energy withdrawn, fed in, produced in those figures.
 Contributors = dict[tuple[str | None, int | None], tuple[int, int, int]]
@@ -31,49 +32,71 @@ class Meter:
     area: str
 
 
-HOURLY_SQL = """
-CREATE OR REPLACE TEMP TABLE member_hours AS
-SELECT m.member, m.area, p.slot,
-       coalesce(sum(p.total) FILTER (WHERE p.channel = 2), 0) AS withdrawn,
-       coalesce(sum(p.total) FILTER (WHERE p.channel = 3), 0) AS fed_in,
-       coalesce(sum(p.total) FILTER (WHERE p.channel = 4), 0) AS produced
+# A member's hours: the partials of its meters, summed per hour and channel only for members
+# with several meters (the rollup already holds one row per meter, channel and hour), so that
+# the large passes below group by few keys. Read twice, never stored: storing a row per
+# member and hour cost more than reading the rollup again.
+MEMBER_HOURS_SQL = """
+SELECT m.member, m.area, p.slot, p.channel, p.total
 FROM ({partials}) p JOIN meter_members m ON m.sensor = p.sensor
-GROUP BY ALL;
+WHERE m.alone
+UNION ALL
+SELECT m.member, m.area, p.slot, p.channel, sum(p.total)
+FROM ({partials}) p JOIN meter_members m ON m.sensor = p.sensor
+WHERE NOT m.alone
+GROUP BY ALL
+"""
+# Each area's hours, with the period each belongs to: energy is shared within an hour.
+AREA_HOURS_SQL = """
 CREATE OR REPLACE TEMP TABLE area_hours AS
-SELECT area, slot, sum(withdrawn) AS withdrawn, sum(fed_in) AS fed_in,
-       sum(produced) AS produced, least(sum(withdrawn), sum(fed_in)) AS shared
-FROM member_hours GROUP BY ALL;
+SELECT h.area, h.slot, b.bucket_start, h.withdrawn, h.fed_in, h.produced,
+       least(h.withdrawn, h.fed_in) AS shared
+FROM (
+    SELECT area, slot,
+           coalesce(sum(total) FILTER (WHERE channel = {import_}), 0) AS withdrawn,
+           coalesce(sum(total) FILTER (WHERE channel = {export}), 0) AS fed_in,
+           coalesce(sum(total) FILTER (WHERE channel = {produced}), 0) AS produced
+    FROM ({member_hours}) GROUP BY ALL
+) h JOIN slot_buckets b ON b.slot = h.slot
 """
 AREA_PERIODS_SQL = """
-SELECT a.area, b.bucket_start, sum(a.withdrawn), sum(a.fed_in), sum(a.produced), sum(a.shared)
-FROM area_hours a JOIN slot_buckets b ON b.slot = a.slot
+SELECT area, bucket_start, sum(withdrawn), sum(fed_in), sum(produced), sum(shared)
+FROM area_hours
 GROUP BY ALL ORDER BY 1, 2
 """
+# Each member's periods: its energy, its part of the shared energy (an area's shared energy
+# of an hour split in proportion to what each member withdrew, or fed in, in that hour), and
+# whether each figure is non-zero in some hour (a figure of one or two members would be their
+# own to anyone else who sees it: storage.telemetry.balance_view).
+MEMBER_PERIODS_SQL = """
+CREATE OR REPLACE TEMP TABLE member_periods AS
+SELECT h.member, h.area, a.bucket_start,
+       coalesce(sum(h.total) FILTER (WHERE h.channel = {import_}), 0) AS withdrawn,
+       coalesce(sum(h.total) FILTER (WHERE h.channel = {export}), 0) AS fed_in,
+       coalesce(sum(CASE WHEN a.withdrawn > 0 THEN a.shared * h.total / a.withdrawn ELSE 0 END)
+                FILTER (WHERE h.channel = {import_}), 0) AS shared_as_consumer,
+       coalesce(sum(CASE WHEN a.fed_in > 0 THEN a.shared * h.total / a.fed_in ELSE 0 END)
+                FILTER (WHERE h.channel = {export}), 0) AS shared_as_producer,
+       coalesce(bool_or(h.total <> 0) FILTER (WHERE h.channel = {import_}), false) AS withdraws,
+       coalesce(bool_or(h.total <> 0) FILTER (WHERE h.channel = {export}), false) AS feeds,
+       coalesce(bool_or(h.total <> 0) FILTER (WHERE h.channel = {produced}), false) AS produces
+FROM ({member_hours}) h JOIN area_hours a ON a.area = h.area AND a.slot = h.slot
+GROUP BY ALL
+"""
+MEMBERS_SQL = """
+SELECT member, sum(withdrawn), sum(fed_in), sum(shared_as_consumer), sum(shared_as_producer)
+FROM member_periods
+GROUP BY ALL
+"""
 # How many members have energy in each figure (withdrawn, fed in, produced) of each
-# (area, period), area, period, and in all: figures of one or two members would be their
-# own to anyone else who sees them.
-# Members' hours are first folded into members' periods (whether each figure is non-zero in
-# some hour): the distinct counts then run over a period's rows, not an hour's.
+# (area, period), area, period, and in all.
 CONTRIBUTORS_SQL = """
-WITH member_periods AS (
-    SELECT m.member, m.area, b.bucket_start, bool_or(m.withdrawn <> 0) AS withdraws,
-           bool_or(m.fed_in <> 0) AS feeds, bool_or(m.produced <> 0) AS produces
-    FROM member_hours m JOIN slot_buckets b ON b.slot = m.slot
-    GROUP BY ALL
-)
 SELECT area, bucket_start,
        count(DISTINCT member) FILTER (WHERE withdraws),
        count(DISTINCT member) FILTER (WHERE feeds),
        count(DISTINCT member) FILTER (WHERE produces)
 FROM member_periods
 GROUP BY GROUPING SETS ((area, bucket_start), (area), (bucket_start), ())
-"""
-MEMBERS_SQL = """
-SELECT m.member, sum(m.withdrawn), sum(m.fed_in),
-       sum(CASE WHEN a.withdrawn > 0 THEN a.shared * m.withdrawn / a.withdrawn ELSE 0 END),
-       sum(CASE WHEN a.fed_in > 0 THEN a.shared * m.fed_in / a.fed_in ELSE 0 END)
-FROM member_hours m JOIN area_hours a ON a.area = m.area AND a.slot = m.slot
-GROUP BY ALL
 """
 
 
@@ -108,18 +131,25 @@ def energy_balance(store: TelemetryStore, *, community_id: int, meters: list[Met
         with store.reader() as cursor:
             sql = partials.partials_sql(
                 store, cursor, sensors=[keys[meter.sensor_id] for meter in counted],
-                channels=[IMPORT, EXPORT, PRODUCED], low=int(buckets.edges[0]),
+                channels=[code_of(name) for name in ENERGY_CHANNELS], low=int(buckets.edges[0]),
                 high=int(buckets.edges[-1]), slot_ms=HOUR_MS)
             partials.register_slot_mapping(cursor, buckets.slot_mapping())
             # Areas go by number in SQL (grouping by an integer costs less than by text).
             area_names = sorted({meter.area for meter in counted})
             area_index = {area: index for index, area in enumerate(area_names)}
+            meters_of = Counter(meter.member_key for meter in counted)
             cursor.register("meter_members", pa.table({
                 "sensor": pa.array([keys[meter.sensor_id] for meter in counted], pa.int32()),
                 "member": pa.array([member_index[meter.member_key] for meter in counted],
                                    pa.int32()),
-                "area": pa.array([area_index[meter.area] for meter in counted], pa.int32())}))
-            cursor.execute(HOURLY_SQL.format(partials=sql))
+                "area": pa.array([area_index[meter.area] for meter in counted], pa.int32()),
+                "alone": pa.array([meters_of[meter.member_key] == 1 for meter in counted],
+                                  pa.bool_())}))
+            codes = {"import_": code_of("energy_import"), "export": code_of("energy_export"),
+                     "produced": code_of("energy_produced")}
+            member_hours = MEMBER_HOURS_SQL.format(partials=sql)
+            cursor.execute(AREA_HOURS_SQL.format(member_hours=member_hours, **codes))
+            cursor.execute(MEMBER_PERIODS_SQL.format(member_hours=member_hours, **codes))
             area_rows = [(area_names[int(area)], *rest)
                          for area, *rest in cursor.execute(AREA_PERIODS_SQL).fetchall()]
             member_rows = cursor.execute(MEMBERS_SQL).fetchall()
@@ -127,7 +157,7 @@ def energy_balance(store: TelemetryStore, *, community_id: int, meters: list[Met
                 (None if area is None else area_names[int(area)],
                  None if start is None else int(start)): (int(w), int(f), int(p))
                 for area, start, w, f, p in cursor.execute(CONTRIBUTORS_SQL).fetchall()}
-            cursor.execute("DROP TABLE member_hours; DROP TABLE area_hours")
+            cursor.execute("DROP TABLE area_hours; DROP TABLE member_periods")
     return {**_shape(area_rows, member_rows, members, member_areas, rate),
             "contributors": contributors}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -207,3 +208,36 @@ def test_demo_restart_keeps_a_changed_sample_unless_reset(tmp_path: Path) -> Non
         assert httpx.get(f"{base}/{MEMBER}", headers=headers).json()["status"] == "active"
     finally:
         stop(process)
+
+
+def _raw_answer(base: str, request: bytes) -> bytes:
+    port = int(base.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_request_line_longer_than_the_limit_is_a_problem_not_plain_text(live: tuple) -> None:
+    base, _, _ = live
+    # 27 KB of a percent-encoded character and no end of line yet: past the 16 KB limit, the
+    # server answers without waiting for the rest.
+    query = "%E5%A3%B1" * 3_000
+    answer = _raw_answer(base, f"GET /api/graphql?query={query}".encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"content-type: application/problem+json" in head.lower()
+    problem = json.loads(body)
+    assert problem["code"] == "request_too_large" and "16,384 bytes" in problem["detail"]
+    # The server goes on answering others.
+    assert httpx.get(f"{base}/health", timeout=10).status_code == 200
+
+
+def test_a_request_that_is_not_http_is_a_problem(live: tuple) -> None:
+    base, _, _ = live
+    answer = _raw_answer(base, b"GET /api/health HTTP/1.1\r\nHost x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert json.loads(body)["code"] == "malformed_request"
