@@ -76,3 +76,39 @@ def test_energy_is_shared_hour_by_hour_at_every_granularity(
     assert result["totals"]["withdrawn_wh"] == 1400 and result["totals"]["fed_in_wh"] == 1600
     assert result["totals"]["shared_wh"] == 400
     assert sum(period["shared_wh"] for period in result["periods"]) == 400
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_a_member_with_two_meters_counts_once_by_its_hourly_sum(
+        store: TelemetryStore, compacted: bool) -> None:
+    # "duo" has a house and a garage meter. 09:00-10:00 UTC: both withdraw (1,000 + 3,000),
+    # the plant feeds in 2,000: all shared energy is duo's. 10:00-11:00: the garage sends a
+    # correction that nets duo's hour to zero, and "solo" withdraws 100.
+    _put(store, [
+        ("duo-house", "energy_import", "2026-03-02T09:30:00Z", 1000.0),
+        ("duo-garage", "energy_import", "2026-03-02T09:45:00Z", 3000.0),
+        ("plant", "energy_export", "2026-03-02T09:50:00Z", 2000.0),
+        ("duo-house", "energy_import", "2026-03-02T10:30:00Z", 500.0),
+        ("duo-garage", "energy_import", "2026-03-02T10:31:00Z", -500.0),
+        ("solo", "energy_import", "2026-03-02T10:40:00Z", 100.0),
+    ])
+    if compacted:
+        compact(store, quiet_ms=0)
+    meters = [balance.Meter("duo-house", "duo", "north"),
+              balance.Meter("duo-garage", "duo", "north"),
+              balance.Meter("plant", "plant", "north"), balance.Meter("solo", "solo", "north")]
+
+    result = _balance(store, meters, "hour")
+
+    parts = {share["member_key"]: share for share in result["members"]}
+    assert parts["duo"]["withdrawn_wh"] == 4000 and parts["duo"]["shared_as_consumer_wh"] == 2000
+    assert parts["plant"]["shared_as_producer_wh"] == 2000
+    assert parts["solo"]["shared_as_consumer_wh"] == 0  # nothing fed in during its hour
+    starts = sorted(start for area, start in result["contributors"]
+                    if area == "north" and start is not None)
+    nine, ten = starts[:2]
+    # Withdrawn, fed in, produced: duo is one member, however many meters it has; in the
+    # hour its meters net to zero it withdrew nothing, and only solo did.
+    assert result["contributors"][("north", nine)] == (1, 1, 0)
+    assert result["contributors"][("north", ten)] == (1, 0, 0)
+    assert result["contributors"][("north", None)] == (2, 1, 0)
