@@ -112,3 +112,26 @@ def test_a_member_with_two_meters_counts_once_by_its_hourly_sum(
     assert result["contributors"][("north", nine)] == (1, 1, 0)
     assert result["contributors"][("north", ten)] == (1, 0, 0)
     assert result["contributors"][("north", None)] == (2, 1, 0)
+
+
+def test_contributors_are_the_same_when_counted_by_sorting(
+        store: TelemetryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past DENSE_CELLS (a year of hours for thousands of members) distinct cells are found
+    # by sorting instead of marking an array: both ways give the same counts.
+    _put(store, [
+        ("a1", "energy_import", "2026-03-02T09:30:00Z", 100.0),
+        ("a2", "energy_import", "2026-03-02T09:40:00Z", 50.0),
+        ("a2", "energy_import", "2026-03-02T10:40:00Z", 0.0),
+        ("b1", "energy_export", "2026-03-02T10:30:00Z", 300.0),
+        ("c1", "energy_produced", "2026-03-02T11:30:00Z", 20.0),
+    ])
+    meters = [balance.Meter("a1", "ann", "north"), balance.Meter("a2", "bea", "north"),
+              balance.Meter("b1", "ann", "north"), balance.Meter("c1", "cy", "south")]
+    marked = _balance(store, meters, "hour")
+    monkeypatch.setattr(balance, "DENSE_CELLS", 0)
+
+    sorted_ = _balance(store, meters, "hour")
+
+    assert sorted_["contributors"] == marked["contributors"]
+    assert marked["contributors"][("north", None)] == (2, 1, 0)
+    assert marked["contributors"][(None, None)] == (2, 1, 1)
