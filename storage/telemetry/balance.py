@@ -89,13 +89,14 @@ def energy_balance(store: TelemetryStore, *, community_id: int, meters: list[Met
         figure = " ".join(f"WHEN {code_of(name)} THEN {index}"
                           for index, name in enumerate(ENERGY_CHANNELS))
         table = cursor.sql(
-            f"SELECT sensor, (CASE channel {figure} END)::BIGINT AS figure,"
-            f" ((slot - {int(slots[0])}) // {HOUR_MS})::BIGINT AS hour, total"
+            f"SELECT sensor, (CASE channel {figure} END)::INTEGER AS figure,"
+            f" ((slot - {int(slots[0])}) // {HOUR_MS})::INTEGER AS hour, total"
             f" FROM ({sql}) WHERE slot >= {int(slots[0])} AND slot <= {int(slots[-1])}"
             f" AND (slot - {int(slots[0])}) % {HOUR_MS} = 0").to_arrow_table()
     sensor, figure_of_row, hour, energy = (table.column(name).to_numpy() for name in
                                            ("sensor", "figure", "hour", "total"))
-    unit_of = np.zeros(max(units.of_sensor) + 1, np.int64)  # rows hold only these sensors
+    del table
+    unit_of = np.zeros(max(units.of_sensor) + 1, np.int32)  # rows hold only these sensors
     unit_of[list(units.of_sensor)] = list(units.of_sensor.values())
     rows = _Rows(unit=unit_of[sensor], figure=figure_of_row, hour=hour, energy=energy)
     period_of_hour = np.searchsorted(buckets.edges, slots, side="right") - 1
@@ -114,7 +115,8 @@ def energy_balance(store: TelemetryStore, *, community_id: int, meters: list[Met
 
 @dataclass(frozen=True)
 class _Rows:
-    """Partials as arrays: per row its unit, figure, hour (index in the range) and energy."""
+    """Partials as arrays: per row its unit, figure, hour (index in the range) and energy.
+    Indexes are 32-bit (half the memory); codes that can outgrow them are made 64-bit."""
 
     unit: np.ndarray
     figure: np.ndarray
@@ -137,8 +139,8 @@ def _units(counted: list[Meter], keys: dict[str, int], members: list[str],
         of_sensor[keys[meter.sensor_id]] = unit
     pairs = list(unit_index)
     return _Units(of_sensor=of_sensor,
-                  member=np.array([member_index[member] for member, _ in pairs], np.int64),
-                  area=np.array([area_index[area] for _, area in pairs], np.int64),
+                  member=np.array([member_index[member] for member, _ in pairs], np.int32),
+                  area=np.array([area_index[area] for _, area in pairs], np.int32),
                   alone=np.array(meters_of, np.int64) == 1)
 
 
@@ -209,7 +211,8 @@ def _contributors(rows: _Rows, units: _Units, period_of_hour: np.ndarray, period
         several = ~alone
     unit, figure, hour = rows.unit[nonzero], rows.figure[nonzero], rows.hour[nonzero]
     if several is not None:
-        codes = (rows.unit[several] * FIGURES + rows.figure[several]) * hours + rows.hour[several]
+        codes = ((rows.unit[several].astype(np.int64) * FIGURES + rows.figure[several]) * hours
+                 + rows.hour[several])
         distinct, inverse = np.unique(codes, return_inverse=True)
         summed = distinct[np.bincount(inverse, rows.energy[several]) != 0]
         unit = np.concatenate([unit, summed // (FIGURES * hours)])
@@ -217,7 +220,8 @@ def _contributors(rows: _Rows, units: _Units, period_of_hour: np.ndarray, period
         hour = np.concatenate([hour, summed % hours])
     period = period_of_hour[hour]
     count = len(units.member)
-    in_units = _distinct((unit * FIGURES + figure) * periods + period, count * FIGURES * periods)
+    in_units = _distinct((unit.astype(np.int64) * FIGURES + figure) * periods + period,
+                         count * FIGURES * periods)
     unit, figure, period = (in_units // (FIGURES * periods), in_units // periods % FIGURES,
                             in_units % periods)
     by_area_period = np.bincount((units.area[unit] * periods + period) * FIGURES + figure,
@@ -227,7 +231,8 @@ def _contributors(rows: _Rows, units: _Units, period_of_hour: np.ndarray, period
     by_area = np.bincount(units.area[unit_figures // FIGURES] * FIGURES
                           + unit_figures % FIGURES, minlength=areas * FIGURES).reshape(
         areas, FIGURES)
-    in_members = _distinct((units.member[unit] * FIGURES + figure) * periods + period,
+    in_members = _distinct((units.member[unit].astype(np.int64) * FIGURES + figure) * periods
+                           + period,
                            members * FIGURES * periods)
     by_period = np.bincount(in_members % periods * FIGURES + in_members // periods % FIGURES,
                             minlength=periods * FIGURES).reshape(periods, FIGURES)
