@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from storage.telemetry import partials
-from storage.telemetry.buckets import day_buckets
+from storage.telemetry.buckets import QUARTER_MS, day_buckets
 from storage.telemetry.channels import ENERGY_CHANNELS, code_of
 from storage.telemetry.store import HOUR_MS, TelemetryStore
 
@@ -78,21 +78,24 @@ def energy_balance(store: TelemetryStore, *, community_id: int, meters: list[Met
         return {**_shape([], [], members, member_areas, rate), "contributors": {}}
     area_names = sorted({meter.area for meter in counted})
     units = _units(counted, keys, members, area_names)
-    slots, _, _ = buckets.slot_mapping()
+    slots, _, _ = buckets.slot_mapping()  # the local hours of the range
+    low, high = int(buckets.edges[0]), int(buckets.edges[-1])
+    # Energy is shared per local hour: where the zone's hours are UTC hours (Rome, every
+    # whole-hour offset) the hourly rollup holds them; elsewhere (India's +05:30, Adelaide's
+    # +09:30) quarter-hour partials of the raw readings are folded into local hours.
+    slot_ms = HOUR_MS if bool(np.all(buckets.edges % HOUR_MS == 0)) else QUARTER_MS
     with store.reader() as cursor:
         sql = partials.partials_sql(
             store, cursor, sensors=sorted(units.of_sensor),
-            channels=[code_of(name) for name in ENERGY_CHANNELS], low=int(buckets.edges[0]),
-            high=int(buckets.edges[-1]), slot_ms=HOUR_MS)
-        # Each row's figure and hour of the range, computed by DuckDB as it reads (slots the
-        # periods do not tile are left out).
+            channels=[code_of(name) for name in ENERGY_CHANNELS], low=low, high=high,
+            slot_ms=slot_ms)
+        # Each row's figure and local hour of the range, computed by DuckDB as it reads.
         figure = " ".join(f"WHEN {code_of(name)} THEN {index}"
                           for index, name in enumerate(ENERGY_CHANNELS))
         table = cursor.sql(
             f"SELECT sensor, (CASE channel {figure} END)::INTEGER AS figure,"
-            f" ((slot - {int(slots[0])}) // {HOUR_MS})::INTEGER AS hour, total"
-            f" FROM ({sql}) WHERE slot >= {int(slots[0])} AND slot <= {int(slots[-1])}"
-            f" AND (slot - {int(slots[0])}) % {HOUR_MS} = 0").to_arrow_table()
+            f" ((slot - {low}) // {HOUR_MS})::INTEGER AS hour, total"
+            f" FROM ({sql}) WHERE slot >= {low} AND slot < {high}").to_arrow_table()
     sensor, figure_of_row, hour, energy = (table.column(name).to_numpy() for name in
                                            ("sensor", "figure", "hour", "total"))
     del table

@@ -135,3 +135,30 @@ def test_contributors_are_the_same_when_counted_by_sorting(
     assert sorted_["contributors"] == marked["contributors"]
     assert marked["contributors"][("north", None)] == (2, 1, 0)
     assert marked["contributors"][(None, None)] == (2, 1, 1)
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_energy_is_shared_per_local_hour_in_a_half_hour_zone(
+        store: TelemetryStore, compacted: bool) -> None:
+    # Kolkata is UTC+05:30: 10:00-11:00 there is 04:30-05:30 UTC. The consumer withdraws at
+    # 04:40 UTC and the producer feeds in at 05:20 UTC: the same local hour, two UTC hours.
+    _put(store, [
+        ("c", "energy_import", "2026-03-02T04:40:00Z", 1000.0),
+        ("p", "energy_export", "2026-03-02T05:20:00Z", 600.0),
+        ("c", "energy_import", "2026-03-02T05:40:00Z", 300.0),  # 11:10 local: nothing fed in
+    ])
+    if compacted:
+        compact(store, quiet_ms=0)
+    meters = [balance.Meter("c", "consumer", "north"), balance.Meter("p", "plant", "north")]
+    areas = {meter.member_key: meter.area for meter in meters}
+
+    result = balance.energy_balance(store, community_id=1, meters=meters, member_areas=areas,
+                                    first=DAY, last=DAY, zone=ZoneInfo("Asia/Kolkata"),
+                                    granularity="hour", rate=None)
+
+    assert result["totals"]["withdrawn_wh"] == 1300 and result["totals"]["fed_in_wh"] == 600
+    assert result["totals"]["shared_wh"] == 600
+    shared = {period["start"]: period["shared_wh"] for period in result["periods"]}
+    assert shared == {1_772_425_800_000: 600.0, 1_772_429_400_000: 0.0}  # 04:30, 05:30 UTC
+    parts = {share["member_key"]: share for share in result["members"]}
+    assert parts["consumer"]["shared_as_consumer_wh"] == 600
