@@ -25,6 +25,7 @@ from storage.telemetry.store import HOUR_MS, TelemetryStore
 # (area or None for the community, period start or None for the totals) -> how many members
 # have energy withdrawn, fed in, produced in those figures.
 Contributors = dict[tuple[str | None, int | None], tuple[int, int, int]]
+_Counts = dict[tuple[int | None, int | None], tuple[int, int, int]]  # as Contributors, by index
 FIGURES = 3  # withdrawn, fed in, produced: the codes of ENERGY_CHANNELS, in that order
 WITHDRAWN, FED_IN, PRODUCED = range(FIGURES)
 # Distinct (member, figure, period) cells are found by marking a dense array up to this many
@@ -157,8 +158,7 @@ def _distinct(codes: np.ndarray, size: int) -> np.ndarray:
 
 
 def _fold(rows: _Rows, units: _Units, period_of_hour: np.ndarray, periods: int,
-          members: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
-                                 dict[tuple[int | None, int | None], tuple[int, int, int]]]:
+          members: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], _Counts]:
     """Area periods (area, period, withdrawn, fed in, produced, shared), member parts
     (member, withdrawn, fed in, shared as consumer, shared as producer) and contributors,
     by area and period index."""
@@ -199,8 +199,7 @@ def _fold(rows: _Rows, units: _Units, period_of_hour: np.ndarray, periods: int,
 
 
 def _contributors(rows: _Rows, units: _Units, period_of_hour: np.ndarray, periods: int,
-                  areas: int, held: np.ndarray, members: int
-                  ) -> dict[tuple[int | None, int | None], tuple[int, int, int]]:
+                  areas: int, held: np.ndarray, members: int) -> _Counts:
     """How many members have a non-zero figure in some hour of each (area, period), area,
     period, and in all: a member's hour is the sum of its meters' (a correction on one
     meter may cancel another's energy)."""
@@ -245,7 +244,7 @@ def _contributors(rows: _Rows, units: _Units, period_of_hour: np.ndarray, period
     def counts(values: np.ndarray) -> tuple[int, int, int]:
         return int(values[0]), int(values[1]), int(values[2])
 
-    result: dict[tuple[int | None, int | None], tuple[int, int, int]] = {}
+    result: _Counts = {}
     for area_index, period_index in zip(*np.nonzero(held), strict=True):
         result[(int(area_index), int(period_index))] = counts(
             by_area_period[area_index, period_index])
