@@ -76,9 +76,11 @@ def test_nul_characters_are_refused_on_every_backend(api: Api) -> None:
         assert body["code"] == "invalid_value" and body["detail"][0]["type"] == "invalid_value"
     response = api.client.post("/api/admin/lookup/assets-by-sensor-ids",
                                json={"sensor_ids": ["a\x00b"]}, headers=headers)
-    # a rec-registry operation: the value is no sensor id (200, nothing found), or refused
-    # as the rec-registry refuses a request (422) where the database cannot hold it
-    assert response.status_code in {200, 422}
+    # a rec-registry operation: the spec's pattern refuses a NUL in a sensor id on every
+    # backend, as the rec-registry refuses a request (422, listing where)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_request"
+    assert response.json()["detail"][0]["loc"] == ["body", "sensor_ids", 0]
     assert response.headers["content-type"] == "application/json"
 
 
