@@ -335,3 +335,103 @@ def test_health_reports_telemetry(loaded: Api) -> None:
     telemetry = response.json()["telemetry"]
     assert telemetry["status"] == "ok" and telemetry["readings"] == 120
     assert telemetry["last_reading_at"] == f"{DAY}T01:59:00.000Z"
+
+
+# -- a town of two areas: paging raw readings, week and month buckets ---------------------
+
+TOWN_SENSORS = {"north-alice": "alice", "north-bob": "bob", "south-carol": "carol"}
+
+
+def _town(api: Api) -> None:
+    """Community borgo in Rome: area north (alice, bob) and south (carol), each member with
+    a meter of their own, and an operator."""
+    doc = community_doc("borgo", {
+        "op": member_doc("borgo-op", user_id="op@borgo.test", role="operator"),
+        "alice": member_doc("alice", user_id="alice@borgo.test", sensors=("north-alice",)),
+        "bob": member_doc("bob", user_id="bob@borgo.test", sensors=("north-bob",)),
+        "carol": member_doc("carol", user_id="carol@borgo.test", area="south",
+                            sensors=("south-carol",)),
+    })
+    community = doc["community"]
+    community["areas"]["south"] = {"name": "South", "boundary": {
+        "source": "gse_cabine_primarie", "id": "AC-borgo-2"}, "topology": ["AC-borgo-2"]}
+    community["topology"].append({"id": "AC-borgo-2", "type": "primary_substation"})
+    api.import_yaml(doc)
+
+
+def _all_pages(api: Api, headers: dict[str, str], sensor: str, channel: str, low: str,
+               high: str, limit: int = 100) -> tuple[list[tuple[str, float]], int]:
+    """Every reading of [low, high), following `next_cursor` to the end; and how many pages
+    it took."""
+    params: dict[str, Any] = {"sensor_id": sensor, "channel": channel, "from": low, "to": high,
+                              "limit": limit}
+    readings: list[tuple[str, float]] = []
+    pages = 0
+    while True:
+        response = api.client.get("/api/telemetry/readings", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["sensor_id"] == sensor and body["channel"] == channel
+        assert len(body["items"]) <= limit
+        readings += [(item["ts"], item["value"]) for item in body["items"]]
+        pages += 1
+        if body["next_cursor"] is None:
+            return readings, pages
+        assert body["items"], "a page with a cursor after it holds readings"
+        params["cursor"] = body["next_cursor"]
+
+
+def test_raw_readings_page_through_each_sensor_exactly_once_in_order(api: Api) -> None:
+    _town(api)
+    # Interleaved instants: alice every 7 minutes, bob every 5, carol every 11, from
+    # 23:50Z the day before to past the range's end (one reading on `to`, excluded).
+    written: dict[str, list[tuple[str, float]]] = {}
+    rows: list[dict[str, Any]] = []
+    steps_and_bases = ((7, 1000.0), (5, 2000.0), (11, 3000.0))
+    for sensor, (step, base) in zip(TOWN_SENSORS, steps_and_bases, strict=True):
+        minutes = [-10, *range(0, 120, step), 120]
+        for minute in minutes:
+            hour, rest = divmod(minute, 60)
+            ts = (f"2026-03-01T23:{50 + minute + 10:02d}:00Z" if minute < 0 else
+                  f"{DAY}T{hour:02d}:{rest:02d}:00Z")
+            rows.append({"sensor_id": sensor, "channel": "power", "ts": ts,
+                         "value": base + minute})
+        written[sensor] = [(f"{DAY}T{m // 60:02d}:{m % 60:02d}:00.000Z", base + m)
+                           for m in minutes if 0 <= m < 120]
+    rows.reverse()  # the order written is not the order read
+    assert _ingest(api, rows).status_code == 200
+    low, high = f"{DAY}T00:00:00Z", f"{DAY}T02:00:00Z"
+    for sensor, expected in written.items():
+        for limit in (1, 4, len(expected)):
+            readings, pages = _all_pages(api, api.admin(), sensor, "power", low, high, limit)
+            assert readings == expected, (sensor, limit)
+            assert pages == -(-len(expected) // limit), (sensor, limit)  # no empty last page
+    # A member pages through her own meter only; her neighbour's answers 404 with or
+    # without a cursor.
+    alice = api.login("alice@borgo.test")
+    assert _all_pages(api, alice, "north-alice", "power", low, high, 3)[0] == written[
+        "north-alice"]
+    first = api.client.get("/api/telemetry/readings", headers=alice, params={
+        "sensor_id": "north-alice", "channel": "power", "from": low, "to": high, "limit": 3})
+    for cursor in (None, first.json()["next_cursor"]):
+        params = {"sensor_id": "north-bob", "channel": "power", "from": low, "to": high,
+                  **({"cursor": cursor} if cursor else {})}
+        foreign = api.client.get("/api/telemetry/readings", params=params, headers=alice)
+        assert foreign.status_code == 404 and foreign.json()["code"] == "sensor_not_found"
+
+
+@pytest.mark.parametrize("cursor", ["mm8ey6ao!", "MM8EY6AO", "0123456789abcd", "", "-"])
+def test_a_tampered_cursor_is_refused_cleanly(api: Api, cursor: str) -> None:
+    _town(api)
+    assert _ingest(api, _rows("north-alice", "power", [1.0, 2.0, 3.0])).status_code == 200
+    params = {"sensor_id": "north-alice", "channel": "power", "from": f"{DAY}T00:00:00Z",
+              "to": f"{DAY}T01:00:00Z", "limit": 1}
+    issued = api.client.get("/api/telemetry/readings", params=params, headers=api.admin())
+    assert issued.json()["next_cursor"] is not None
+    response = api.client.get("/api/telemetry/readings", params={**params, "cursor": cursor},
+                              headers=api.admin())
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "bad_request" and "cursor" in body["detail"]
+    assert cursor not in body["detail"] or cursor in ("", "-")  # the value is not echoed
