@@ -52,6 +52,10 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
         return f"the URL must start with {' or '.join(scheme + '://' for scheme in schemes)}"
     if not hostname:
         return "the URL names no host"
+    try:
+        hostname.encode("idna")
+    except UnicodeError:  # a label empty, too long, or with characters no host name has
+        return "the URL's host is not a valid host name"
     return None
 
 
@@ -91,7 +95,7 @@ def resolve_target(url: str, *, allow_private: bool) -> Target:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:
         raise TargetRefused(f"the host {host} does not resolve") from error
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:

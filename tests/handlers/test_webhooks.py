@@ -153,9 +153,14 @@ def test_refused_endpoint_urls_and_destinations(api: Api, settings: Settings) ->
         problem = target_problem(url, allow_private=False)
         assert problem is not None and problem.endswith(why), (url, problem)
     assert target_problem("https://localhost:8443/x", allow_private=True) is None
+    # A host no DNS name can spell is refused, not raised (it once stopped every delivery of
+    # the batch it was in).
+    assert target_problem("https://hooks\x93.example/x", allow_private=True) == (
+        "the URL's host is not a valid host name")
     api.runtime.settings = settings.model_copy(update={"webhook_allow_private_targets": False})
     for url in ("http://example.org/hook", "https://[not-an-address]/hook",
-                "https://hooks.example:port/x"):
+                "https://hooks.example:port/x", "https://hooks\x93.example/x",
+                "https://hooks..example/x", f"https://{'h' * 64}.example/x"):
         answer = api.client.post(HOOKS.format(community="alpha"), headers=api.admin(),
                                  json={"url": url})
         assert answer.status_code == 422, answer.text  # the bracketed one was a 500 once
