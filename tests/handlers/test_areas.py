@@ -108,6 +108,8 @@ def test_put_area_may_keep_its_own_boundary(api: Api) -> None:
                               headers=api.admin())
     assert response.status_code == 200
     assert response.json()["areas"]["north"]["name"] == "North side"
+    community = api.client.get("/api/admin/communities/a", headers=api.admin()).json()
+    assert community["areas"]["north"] == response.json()["areas"]["north"]
 
 
 @pytest.mark.parametrize("body", [

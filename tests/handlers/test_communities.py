@@ -221,8 +221,10 @@ def test_patch_community(api: Api) -> None:
     assert (body["name"], body["contact"]) == ("Renamed", {"email": "c@a.test"})
     assert body["settings"] == {"timezone": "Europe/Rome", "currency": "EUR"}
     assert list(body["areas"]) == ["north"]
+    assert api.client.get(url, headers=api.admin()).json() == body
     cleared = api.client.patch(url, json={"contact": None}, headers=api.admin())
     assert cleared.json()["contact"] == {}
+    assert api.client.get(url, headers=api.admin()).json()["contact"] == {}
 
 
 def test_patch_community_refusals(api: Api) -> None:
@@ -261,6 +263,8 @@ def test_upsert_topology_node(api: Api) -> None:
     renamed = api.client.put(node_url("CS-1"), json={**body, "name": "Cabina"},
                              headers=api.admin())
     assert [node["name"] for node in renamed.json()["topology"]] == [None, "Cabina"]
+    community = api.client.get("/api/admin/communities/a", headers=api.admin()).json()
+    assert community["topology"] == renamed.json()["topology"]
 
 
 def test_upsert_topology_node_refusals(api: Api) -> None:
@@ -292,6 +296,8 @@ def test_delete_topology_node(api: Api) -> None:
     response = api.client.delete(node_url("CS-1"), headers=api.login("op@a.test"))
     assert response.status_code == 200, response.text
     assert [node["id"] for node in response.json()["topology"]] == ["AC-a-1"]
+    community = api.client.get("/api/admin/communities/a", headers=api.admin()).json()
+    assert [node["id"] for node in community["topology"]] == ["AC-a-1"]
 
 
 def test_delete_topology_node_refusals(api: Api) -> None:

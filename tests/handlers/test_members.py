@@ -50,6 +50,13 @@ def operator(api: Api) -> dict[str, str]:
     return api.login("op@a.test")
 
 
+def stored(api: Api, community: str, member: str) -> dict[str, Any]:
+    """The member as the API reads it back."""
+    response = api.client.get(url(community, member), headers=api.admin())
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 def plain_member(api: Api) -> dict[str, str]:
     return api.login("alice@example.org")
 
@@ -174,6 +181,7 @@ def test_create_member_with_status(api: Api) -> None:
     assert response.status_code == 201
     assert response.json()["status"] == "active"
     assert response.json()["did"] is None
+    assert stored(api, "a", "dave") == response.json()
 
 
 @pytest.mark.parametrize(("changes", "code"), [
@@ -340,6 +348,7 @@ def test_update_member_changes_only_given_properties(api: Api) -> None:
     assert body["extra"] == {"a": 1}
     assert body["user_id"] == "dave@example.org"
     assert body["updated_at"] >= created.json()["updated_at"]
+    assert stored(api, "a", "dave") == body
 
 
 def test_update_member_clears_type_and_did_and_replaces_extra(api: Api) -> None:
@@ -363,6 +372,9 @@ def test_update_member_to_its_own_user_id_and_did(api: Api) -> None:
                                 json={"user_id": "dave@example.org", "did": "did:web:d"},
                                 headers=api.admin())
     assert response.status_code == 200
+    assert stored(api, "a", "dave") == response.json()
+    assert (response.json()["user_id"], response.json()["did"]) == ("dave@example.org",
+                                                                    "did:web:d")
 
 
 def test_update_member_area(api: Api) -> None:
@@ -370,6 +382,7 @@ def test_update_member_area(api: Api) -> None:
     response = api.client.patch(url("a", "alice"), json={"area": "north"}, headers=api.admin())
     assert response.status_code == 200
     assert response.json()["area"] == "north"
+    assert stored(api, "a", "alice") == response.json()
 
 
 @pytest.mark.parametrize(("patch", "code"), [
@@ -744,6 +757,7 @@ def test_a_member_holding_nothing_claimed_elsewhere_becomes_active(api: Api) -> 
                                headers=operator(api))
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "active"
+    assert stored(api, "a", "alice")["status"] == "active"
     # Now no meter of b may carry S1 again, whatever its member's status: alice holds it.
     back = api.put_asset("/api/admin/communities/b/assets/m-bob-9", headers=api.admin(),
                           json={"member_key": "bob", "asset_type": "meter", "properties": {
@@ -759,6 +773,7 @@ def test_other_status_changes_of_a_member_holding_claimed_things_pass(api: Api) 
         response = api.client.post(url("a", "alice", "/status"), json={"status": status},
                                    headers=operator(api))
         assert response.status_code == 200, response.text
+        assert stored(api, "a", "alice")["status"] == status
 
 
 # values the bundle format refuses
