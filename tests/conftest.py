@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from storage.migrate import upgrade
 from tests.databases import fresh_database_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
+# ../shared beside the repository; COMMONWATT_SHARED_DIR names it for a run from a copy of
+# the tree elsewhere (the mutation run tests a copy under mutants/).
+SHARED_DIR = Path(os.environ.get("COMMONWATT_SHARED_DIR") or REPO_ROOT.parent / "shared")
 REFERENCE_BUNDLES_DIR = SHARED_DIR / "reference" / "bundles"
 REFERENCE_SCHEMA_PATH = (
     SHARED_DIR / "reference" / "rec-registry" / "schemas" / "community" / "v0.7"

@@ -10,20 +10,17 @@ import functools
 import itertools
 import math
 import zoneinfo
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from storage.telemetry import queries
 from storage.telemetry.compaction import compact
-from storage.telemetry.ingest import ingest_table
 from storage.telemetry.store import TelemetryStore
+from tests.storage.telemetry.loading import put_readings
 
 MINUTE_MS = 60_000
 QUARTER_MS = 15 * MINUTE_MS
@@ -167,25 +164,12 @@ def _change(zone: str, year: int, index: int) -> int:
     return offset_changes(zone, year)[index]
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryStore]:
-    opened = TelemetryStore(tmp_path_factory.mktemp("buckets") / "telemetry.duckdb",
-                            memory_limit_mb=128, threads=1)
-    yield opened
-    opened.close()
-
-
 SENSOR_NUMBERS = itertools.count()
 
 
-def _put(store: TelemetryStore, sensor: str, channel: str,
+def _put(module_store: TelemetryStore, sensor: str, channel: str,
          readings: tuple[tuple[int, float], ...]) -> None:
-    ingest_table(store, pa.table({
-        "idx": pa.array(range(len(readings)), pa.int64()),
-        "sensor_id": [sensor] * len(readings), "channel": [channel] * len(readings),
-        "ts": pa.array([ts for ts, _ in readings], pa.int64()),
-        "value": pa.array([value for _, value in readings], pa.float64())}),
-        authorize=lambda ids: dict.fromkeys(ids, 1), max_future_ms=10**13)
+    put_readings(module_store, [(sensor, channel, ts, value) for ts, value in readings])
 
 
 def _close(left: float, right: float) -> bool:
@@ -252,14 +236,14 @@ LORD_HOWE_2026 = _change("Australia/Lord_Howe", 2026, 0)
                [-1, 0, 1, -20 * DAY_MS, 20 * DAY_MS], before=40 * DAY_MS, after=40 * DAY_MS))
 @example(_case("Pacific/Apia", "day", _change("Pacific/Apia", 2011, 2),
                [-1, 0, 1, DAY_MS, -DAY_MS]))
-def test_every_reading_lies_in_the_one_local_bucket_holding_it(store: TelemetryStore,
+def test_every_reading_lies_in_the_one_local_bucket_holding_it(module_store: TelemetryStore,
                                                                 case: Case) -> None:
     sensor = f"s{next(SENSOR_NUMBERS)}"
-    _put(store, sensor, case.channel, case.readings)
+    _put(module_store, sensor, case.channel, case.readings)
     for compacted in (False, True):
         if compacted:
-            compact(store, quiet_ms=0)
-        found = queries.aggregates(store, sensors={sensor: 1}, channel=case.channel,
+            compact(module_store, quiet_ms=0)
+        found = queries.aggregates(module_store, sensors={sensor: 1}, channel=case.channel,
                                    low=case.low, high=case.high, bucket=case.bucket,
                                    zone=ZoneInfo(case.zone))
         check_buckets(found.of(sensor).rows(), case)

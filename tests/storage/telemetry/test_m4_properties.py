@@ -9,19 +9,16 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from storage.telemetry import queries
 from storage.telemetry.compaction import compact
-from storage.telemetry.ingest import ingest_table
 from storage.telemetry.store import HOUR_MS, TelemetryStore
+from tests.storage.telemetry.loading import put_readings
 from tests.storage.telemetry.test_queries import _brute_m4
 
 MINUTE_MS = 60_000
@@ -70,14 +67,6 @@ def cases(draw: st.DrawFn) -> Case:
     return Case(tuple(readings), low, high, max_points)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryStore]:
-    opened = TelemetryStore(tmp_path_factory.mktemp("m4") / "telemetry.duckdb",
-                            memory_limit_mb=128, threads=1)
-    yield opened
-    opened.close()
-
-
 NUMBERS = itertools.count()
 
 
@@ -106,21 +95,16 @@ def expected_series(readings: tuple[tuple[int, float], ...], case: Case) -> list
               low=1_767_225_600_000 + 7, high=1_767_225_600_000 + 3 * DAY_MS - 1,
               max_points=10))
 def test_every_slice_keeps_its_first_last_lowest_and_highest_reading(
-        store: TelemetryStore, case: Case) -> None:
+        module_store: TelemetryStore, case: Case) -> None:
     names = [f"m4-{next(NUMBERS)}" for _ in case.readings]
-    rows = [(name, ts, value) for name, readings in zip(names, case.readings, strict=True)
-            for ts, value in readings]
-    ingest_table(store, pa.table({
-        "idx": pa.array(range(len(rows)), pa.int64()),
-        "sensor_id": [name for name, _, _ in rows], "channel": ["power"] * len(rows),
-        "ts": pa.array([ts for _, ts, _ in rows], pa.int64()),
-        "value": pa.array([value for _, _, value in rows], pa.float64())}),
-        authorize=lambda ids: dict.fromkeys(ids, 1), max_future_ms=10**13)
+    put_readings(module_store, [(name, "power", ts, value)
+                         for name, readings in zip(names, case.readings, strict=True)
+                         for ts, value in readings])
     answers = []
     for compacted in (False, True):
         if compacted:
-            compact(store, quiet_ms=0)
-        found = queries.series(store, sensors=dict.fromkeys([*names, "m4-absent"], 1),
+            compact(module_store, quiet_ms=0)
+        found = queries.series(module_store, sensors=dict.fromkeys([*names, "m4-absent"], 1),
                                channel="power", low=case.low, high=case.high,
                                max_points=case.max_points)
         assert [item.sensor_id for item in found] == [*names, "m4-absent"]
