@@ -4,6 +4,7 @@ restart recovery, and every documented refusal."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -271,8 +272,11 @@ def test_compaction_runs_as_a_visible_job(api: Api) -> None:
 def test_the_scheduler_queues_compaction_on_its_own(settings: Settings) -> None:
     settings = settings.model_copy(update={"telemetry_compact_interval_seconds": 0.2,
                                            "telemetry_compact_quiet_seconds": 0})
+    running_before = set(threading.enumerate())
     app = create_app(settings)
     with app.test_client() as client:
+        [scheduler] = [thread for thread in threading.enumerate()
+                       if thread.name == "job-scheduler" and thread not in running_before]
         api = Api(client=client, engine=app.runtime.engine,  # type: ignore[attr-defined]
                   runtime=app.runtime)  # type: ignore[attr-defined]
         _load_readings(api, 10)
@@ -285,6 +289,10 @@ def test_the_scheduler_queues_compaction_on_its_own(settings: Settings) -> None:
                 break
             time.sleep(0.1)
         assert items and items[0]["result"]["days_compacted"] == 1
+        assert scheduler.is_alive()
+    # The server's shutdown stops the scheduler (it waits for it): no compaction is queued
+    # after it.
+    assert not scheduler.is_alive()
 
 
 @pytest.fixture
