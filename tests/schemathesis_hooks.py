@@ -49,9 +49,15 @@ def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
     its fields first (make_read_valid)."""
     make_read_valid(case)
     own = os.environ.get("COMMONWATT_FUZZ_TOKEN_ID", "").strip()
-    if (own and case.operation.definition.raw.get("operationId") == "delete_token"
+    if (own and operation_id_of(case) == "delete_token"
             and str((case.path_parameters or {}).get("token_id")) == own):
         case.path_parameters["token_id"] = NO_SUCH_TOKEN_ID
+
+
+def operation_id_of(case: Any) -> str | None:
+    """The case's operationId; None for a GraphQL field (the GraphQL fuzz's run)."""
+    raw = case.operation.definition.raw
+    return raw.get("operationId") if isinstance(raw, dict) else None
 
 
 def is_positive(case: Any) -> bool:
@@ -65,7 +71,7 @@ def make_read_valid(case: Any) -> None:
     (SPANS), a zone that exists, and, for aggregates, sensors or a community but not both.
     Every schema-valid read then answers a success (or 404 for sensors the caller cannot
     see): schemathesis.toml accepts no 400 or 422 from them."""
-    operation_id = case.operation.definition.raw.get("operationId")
+    operation_id = operation_id_of(case)
     if operation_id not in SPANNED or not is_positive(case) or not case.query:
         return
     query = dict(case.query)
