@@ -45,7 +45,14 @@ from tests.fuzz_world import (
     build_world,
     real_body,
 )
-from tests.schemathesis_hooks import DATE_SPANNED, DATE_SPANS, SPANNED, SPANS, is_positive
+from tests.schemathesis_hooks import (
+    DATE_SPANNED,
+    DATE_SPANS,
+    SPANNED,
+    SPANS,
+    is_positive,
+    operation_id_of,
+)
 
 # Examples an operation, per role: the admin's run keeps the whole suite well inside CI's time
 # with 110 operations; COMMONWATT_FUZZ_EXAMPLES asks for more (the README's command-line run
@@ -92,7 +99,7 @@ def _dispose_fuzzed_app() -> Iterator[None]:
 
 
 def _operation_id(case: Any) -> str:
-    return str(case.operation.definition.raw["operationId"])
+    return str(operation_id_of(case))
 
 
 def _real_values(case: Any, draw: Any) -> Any:
@@ -118,7 +125,7 @@ def _real_values(case: Any, draw: Any) -> Any:
     if operation_id == "get_user_asset" and "community" in query:
         query["community"] = HOME_COMMUNITY
         case.query = query
-    if operation_id in SENSOR_QUERIES | {"list_community_sensors"} and is_positive(case):
+    if operation_id in SENSOR_QUERIES and is_positive(case):
         if operation_id in DATE_SPANNED:
             query["from"], query["to"] = draw(st.sampled_from(DATE_SPANS))
         elif operation_id in SPANNED:
@@ -131,7 +138,7 @@ def _real_values(case: Any, draw: Any) -> Any:
             community = draw(st.sampled_from(sorted(WORLD.community_sensors)))
             sensors = draw(st.lists(st.sampled_from(WORLD.community_sensors[community]),
                                     min_size=1, max_size=3, unique=True))
-            query["sensor_id"] = ",".join(sensors)
+            query["sensor_id"] = sensors  # sent as the parameter repeated
             if "community" in query:
                 query.pop("sensor_id")
                 query["community"] = community
