@@ -38,6 +38,8 @@ DESTRUCTIVE = ("delete_area", "rename_area", "delete_topology_node", "delete_mem
 USER_OPERATION_PREFIXES = ("get_user_", "list_user_", "update_user_", "put_user_")
 # Those among them that need a community of their own.
 SCRATCH_COMMUNITIES = DESTRUCTIVE[:9]
+# The stateful run's community: what it creates, changes and deletes through the spec's links.
+STATEFUL_COMMUNITY = "scratch-stateful"
 # Readings are stored for these days (UTC), so telemetry reads inside them find data.
 READINGS_FROM = "2026-03-02T00:00:00Z"
 READINGS_TO = "2026-03-04T00:00:00Z"
@@ -164,12 +166,14 @@ def build_world(client: TestClient, runtime: Any, reference_bundles: list[Path])
     documents = [document for path in reference_bundles
                  for document in parse_yaml_documents(path.read_bytes())]
     scratch = [_scratch_bundle(operation_id) for operation_id in SCRATCH_COMMUNITIES]
-    _ok(client.post("/api/admin/import/yaml", content=to_yaml(*documents, *scratch),
+    stateful = _scratch_bundle("stateful")
+    _ok(client.post("/api/admin/import/yaml", content=to_yaml(*documents, *scratch, stateful),
                     headers={**admin, "Content-Type": "application/yaml"}))
     for document in documents:
         _walk_bundle(world, None, document)
     for operation_id, document in zip(SCRATCH_COMMUNITIES, scratch, strict=True):
         _walk_bundle(world, operation_id, document)
+    _walk_bundle(world, "stateful", stateful)
 
     sensors = [sensor for keys in world.community_sensors.values() for sensor in keys]
     for start in range(0, len(sensors), 10):

@@ -81,6 +81,10 @@ def test_webhook_refusals(api: Api) -> None:
                                headers=headers)
     assert response.status_code == 400
     assert api.client.post(f"/api/webhook/sensors/{SENSOR}", json=no_offset).status_code == 401
+    broken = api.client.post(f"/api/webhook/sensors/{SENSOR}%0Ax", json=no_offset,
+                             headers=headers)
+    assert broken.status_code == 404
+    assert broken.headers["content-type"] == "application/problem+json"
 
 
 def test_energy_balance_over_http(api: Api) -> None:
